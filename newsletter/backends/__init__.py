@@ -1,0 +1,1 @@
+"""Delivery backends: plugins that hand finished messages to a transport."""

@@ -1,0 +1,88 @@
+"""The Backend interface every transport implements, and the loader that finds one by name."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import ConfigError, DeliveryError
+from ..models import Delivery, Recipient, Rendered
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+ENTRY_POINT_GROUP = "newsletter.backends"
+
+
+class MessageSource(Protocol):
+    """What a backend gets to build messages from (implemented by personalize.MessageFactory)."""
+
+    rendered: Rendered
+
+    def build(self, recipient: Recipient) -> bytes:
+        """Return the complete RFC 5322 message for recipient (CRLF line ends)."""
+
+    def headers(self, recipient: Recipient) -> dict[str, str]:
+        """Return the per-message headers (From, To, Subject, List-Unsubscribe, ...) for recipient."""
+
+
+class Backend(ABC):
+    """A transport. send() may be called from several threads at once (delivery.concurrency)."""
+
+    #: how many recipients one send() call may carry; the send loop batches to this size
+    max_batch: int = 1
+
+    def __init__(self, config: "Config"):
+        self.config = config
+
+    def open(self) -> None:
+        """Connect and check credentials; raise ConfigError when they are wrong."""
+
+    @abstractmethod
+    def send(self, source: MessageSource, batch: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
+        """Send one message per recipient; return, in order, a Delivery or the DeliveryError for each.
+
+        RecipientRejected = permanent for that address, TransientDeliveryError = retry later.
+        Raise ConfigError (bad credentials, bad endpoint) to stop the whole send, and
+        TransientDeliveryError to fail the whole batch temporarily (server unreachable).
+        """
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> "Backend":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def backend_class(name: str) -> type[Backend]:
+    """Return the Backend class registered as name, or given as "pkg.mod:Class"; raises ConfigError."""
+    if ":" in name:
+        mod_name, _, cls_name = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"delivery.backend: cannot load {name!r}: {err}") from err
+    else:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+        if not found:
+            known = ", ".join(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
+            raise ConfigError(f"delivery.backend: unknown backend {name!r} (known: {known})")
+        try:
+            cls = found[0].load()
+        except Exception as err:  # a broken plugin is a config problem, not a crash
+            raise ConfigError(f"delivery.backend: plugin {name!r} failed to load: {err}") from err
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise ConfigError(f"delivery.backend: {name!r} is not a newsletter Backend")
+    return cls
+
+
+def make_backend(config: "Config") -> Backend:
+    """Return the configured backend, not yet opened; raises ConfigError."""
+    return backend_class(config.delivery.backend)(config)

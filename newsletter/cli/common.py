@@ -1,0 +1,65 @@
+"""What every command shares: the --config option, the lazily loaded Config, and output helpers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from ..config import Config, config_path, load_config
+
+
+@dataclass
+class AppContext:
+    """Holds the --config choice; loads the config the first time a command asks for it."""
+
+    config_file: Path
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_file)
+        return self._config
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def say(message: str = "") -> None:
+    """Print one line of normal output."""
+    click.echo(message)
+
+
+def warn(message: str) -> None:
+    """Print one warning line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+class _CLIHandler(logging.Handler):
+    """Shows the library's log records as one plain line each (warnings and up, or all with -v)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
+        click.echo(prefix + record.getMessage(), err=True)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Route the newsletter logger to the terminal; silence third-party chatter (cssutils)."""
+    root = logging.getLogger("newsletter")
+    root.handlers[:] = [_CLIHandler()]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+    for noisy in ("cssutils", "CSSUTILS", "trafilatura", "htmldate", "courlan", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if noisy != "apscheduler" else logging.WARNING)
+
+
+def default_config_file() -> Path:
+    return config_path(None)
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()

@@ -1,0 +1,287 @@
+"""Load config.toml into frozen dataclasses; returns Config, raises ConfigError naming file and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_CONFIG = "NEWSLETTER_CONFIG"
+DEFAULT_CONFIG = "config.toml"
+
+
+@dataclass(frozen=True)
+class NewsletterSection:
+    name: str = "My Newsletter"
+    sender: str = "Newsletter <newsletter@example.org>"   # the From header
+    reply_to: str = ""
+    postal_address: str = ""
+    base_url: str = "http://127.0.0.1:8000"                # where the web app answers (links)
+    list_id: str = ""                                      # List-Id; derived from sender when empty
+    language: str = "en"
+    subject: str = "{name}: {title}"                       # {name}, {title}, {date}
+    accent_color: str = "#1a56db"
+
+
+@dataclass(frozen=True)
+class PathsSection:
+    issues: Path = Path("issues")
+    templates: Path = Path("templates")
+    subscribers: Path = Path("subscribers")
+    state: Path = Path("state")
+
+
+@dataclass(frozen=True)
+class FetchSection:
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    user_agent: str = ""                                   # default names the tool and its version
+
+
+@dataclass(frozen=True)
+class LLMSection:
+    base_url: str = "http://127.0.0.1:8080/v1"
+    model: str = "default"
+    api_key_env: str = ""                                  # env var holding the key; "" = no key
+    timeout: float = 60.0
+    prompt: str = ("Summarise this article for a newsletter in at most {max_words} words, "
+                   "in 1 to 3 plain sentences. No preamble.")
+
+
+@dataclass(frozen=True)
+class SummarizeSection:
+    summarizer: str = "default"
+    max_words: int = 60
+    llm: LLMSection = field(default_factory=LLMSection)
+
+
+@dataclass(frozen=True)
+class DatabaseSection:
+    url: str = "sqlite:///state/newsletter.db"
+
+
+@dataclass(frozen=True)
+class SigningSection:
+    secret_env: str = "NEWSLETTER_SECRET_KEY"
+
+
+@dataclass(frozen=True)
+class DKIMSection:
+    enabled: bool = False
+    selector: str = ""
+    domain: str = ""                                       # default: the From address's domain
+    key_file: Path = Path("dkim.key")
+
+
+@dataclass(frozen=True)
+class SMTPSection:
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"                                 # none | starttls | ssl
+    username: str = ""
+    password_env: str = ""
+    timeout: float = 30.0
+    connections: int = 4
+    ca_file: str = ""                                      # extra CA bundle (tests, private CAs)
+
+
+@dataclass(frozen=True)
+class HTTPSection:
+    provider: str = "generic"                              # postmark | mailgun | sendgrid | generic
+    url: str = ""                                          # endpoint; provider default when empty
+    api_key_env: str = ""
+    domain: str = ""                                       # Mailgun sending domain
+    timeout: float = 30.0
+    max_retries: int = 5
+    batch_size: int = 0                                    # 0 = the provider's limit
+
+
+@dataclass(frozen=True)
+class FileSection:
+    dir: Path = Path("state/outbox")
+
+
+@dataclass(frozen=True)
+class DeliverySection:
+    backend: str = "file"                                  # smtp | http | file | "pkg.mod:Class"
+    rate_per_second: float = 0.0                           # 0 = unlimited
+    concurrency: int = 4
+    max_attempts: int = 4
+    backoff_seconds: float = 1.0
+    pause_failure_ratio: float = 0.5
+    pause_window: int = 50
+    default_list: str = "default"
+    smtp: SMTPSection = field(default_factory=SMTPSection)
+    http: HTTPSection = field(default_factory=HTTPSection)
+    file: FileSection = field(default_factory=FileSection)
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    url: str = ""
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class SourcesSection:
+    feeds: tuple[FeedSource, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    timezone: str = "UTC"
+    cron: str = ""
+    review: bool = False
+    review_deadline: str = "24h"
+    min_items: int = 1
+    max_items: int = 12
+    misfire_grace_time: str = "6h"
+    list: str = ""
+
+
+@dataclass(frozen=True)
+class WebSection:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_limit_per_hour: int = 5
+
+
+@dataclass(frozen=True)
+class Config:
+    newsletter: NewsletterSection = field(default_factory=NewsletterSection)
+    paths: PathsSection = field(default_factory=PathsSection)
+    fetch: FetchSection = field(default_factory=FetchSection)
+    summarize: SummarizeSection = field(default_factory=SummarizeSection)
+    database: DatabaseSection = field(default_factory=DatabaseSection)
+    signing: SigningSection = field(default_factory=SigningSection)
+    dkim: DKIMSection = field(default_factory=DKIMSection)
+    delivery: DeliverySection = field(default_factory=DeliverySection)
+    sources: SourcesSection = field(default_factory=SourcesSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    web: WebSection = field(default_factory=WebSection)
+    root: Path = Path(".")                                 # folder of the config file
+    path: Path | None = None                               # the config file itself
+
+    def state_dir(self, *parts: str) -> Path:
+        """Return a path under the state folder (not created)."""
+        return self.paths.state.joinpath(*parts)
+
+    def database_url(self) -> str:
+        """Return the database URL with a relative SQLite path made relative to the config file."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+            rest = url[len(prefix):]
+            if rest and rest != ":memory:":
+                return prefix + str((self.root / rest).resolve())
+        return url
+
+
+def secret(env_name: str, what: str) -> str:
+    """Return the value of the environment variable env_name; raise ConfigError when it is unset."""
+    if not env_name:
+        raise ConfigError(f"{what}: no environment variable is named in config")
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(f"{what}: environment variable {env_name} is not set")
+    return value
+
+
+def config_path(given: str | os.PathLike[str] | None = None) -> Path:
+    """Return the config file to use: the argument, else $NEWSLETTER_CONFIG, else ./config.toml."""
+    return Path(given or os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool = True) -> Config:
+    """Read and validate a config file; return Config (defaults when absent and not must_exist)."""
+    cfg_path = config_path(path)
+    if not cfg_path.exists():
+        if must_exist:
+            raise ConfigError(f"{cfg_path}: config file not found (create one with `newsletter init`)")
+        data: dict[str, Any] = {}
+    else:
+        try:
+            data = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{cfg_path}: invalid TOML: {err}") from err
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{cfg_path}: cannot read: {err}") from err
+    root = cfg_path.resolve().parent
+    cfg = _build(Config, data, str(cfg_path), "", root)
+    return dataclasses.replace(cfg, root=root, path=cfg_path.resolve())
+
+
+def config_from_dict(data: dict[str, Any], root: Path) -> Config:
+    """Build a Config from an already-parsed mapping (tests, scaffolding); paths relative to root."""
+    cfg = _build(Config, data, "<config>", "", root.resolve())
+    return dataclasses.replace(cfg, root=root.resolve())
+
+
+_HIDDEN = {"root", "path"}
+
+
+def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
+    """Instantiate dataclass cls from data, checking every key and value type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _HIDDEN}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known here: {known})")
+        kwargs[key] = _convert(hints[key], value, where, f"{prefix}{key}", root)
+    for name in fields.keys() - kwargs.keys():
+        # Defaults are relative to the config file too: build nested tables and paths from them.
+        if dataclasses.is_dataclass(hints[name]):
+            kwargs[name] = _build(hints[name], {}, where, f"{prefix}{name}.", root)
+        elif hints[name] is Path:
+            kwargs[name] = root / fields[name].default
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, where: str, key: str, root: Path) -> Any:
+    """Check value against the annotated type tp and convert it (paths resolved against root)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, key + ".", root)
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: '{key}' must be a non-empty path string")
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (root / p)
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: '{key}' must be an array")
+        return tuple(_convert(inner, v, where, f"{key}[{i}]", root) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: '{key}' must be a string, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,108 @@
+"""Plain data passed between the pipeline's stages (frozen dataclasses, no behaviour)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """What a source yields before extraction: the body as text plus where it came from."""
+
+    source: str                 # what the user named: URL, path or "-"
+    body: str                   # decoded text (HTML or plain text)
+    kind: str                   # "html" or "text"
+    url: str | None = None      # final URL after redirects (None for local files/stdin)
+
+
+@dataclass(frozen=True)
+class Article:
+    """An extracted article: clean text and metadata."""
+
+    text: str
+    title: str = ""
+    url: str | None = None
+    author: str = ""
+    date: str = ""              # ISO 8601 date (YYYY-MM-DD) when known
+    site_name: str = ""
+    image: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry of an issue, as stored in the issue file."""
+
+    url: str
+    title: str
+    summary: str = ""
+    source: str = ""            # site name
+    author: str = ""
+    date: str = ""
+    image: str = ""
+    image_alt: str = ""
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """An issue as loaded from its TOML file: ordered items grouped by section."""
+
+    id: str
+    title: str
+    date: str = ""              # ISO date shown in the header
+    intro: str = ""
+    preheader: str = ""
+    items: tuple[Item, ...] = ()
+
+    def sections(self) -> list[tuple[str, list[Item]]]:
+        """Return (section name, items) pairs in first-appearance order; "" is the unnamed section."""
+        groups: dict[str, list[Item]] = {}
+        for item in self.items:
+            groups.setdefault(item.section, []).append(item)
+        return list(groups.items())
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An issue rendered once: bodies still holding per-subscriber tokens of this nonce."""
+
+    issue_id: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    nonce: str
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A subscriber of one list."""
+
+    email: str
+    name: str = ""
+    list: str = "default"
+    status: str = "active"      # active | unconfirmed | unsubscribed | bounced | complained
+    fields: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The normalised result of handing one message to a backend."""
+
+    recipient: str
+    message_id: str
+    provider_id: str = ""       # the transport's id for the message, when it gives one
+    reply: str = ""             # the server's reply line
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One addressee of a send: who, the deterministic Message-ID, and the token values to fill."""
+
+    email: str
+    message_id: str                         # "<...@domain>", deterministic per (issue, subscriber)
+    values: dict[str, str] = field(default_factory=dict)   # token field -> value
+    subscriber_id: int | None = None
