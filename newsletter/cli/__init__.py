@@ -43,7 +43,7 @@ def _register() -> None:
     # Each area keeps its commands in its own module; importing it registers them on `cli`.
     import importlib
 
-    for name in ("compose", "inspect", "subscribers", "send", "schedule", "web"):
+    for name in ("compose", "inspect", "subscribers", "send", "schedule", "web", "demo"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as err:

@@ -1,0 +1,59 @@
+"""Issue files: created, appended to without touching the editor's edits, loaded strictly."""
+
+from pathlib import Path
+
+import pytest
+
+from newsletter import issues
+from newsletter.errors import IssueError
+from newsletter.models import Item
+
+
+def test_append_keeps_editor_edits_and_comments(tmp_path: Path):
+    issues.create_issue(tmp_path, "w1", "Week one")
+    issues.append_items(tmp_path, "w1", [Item(url="https://a.example/1", title="A", summary="One. Two.")])
+    path = tmp_path / "w1.toml"
+    edited = path.read_text().replace('title = "A"', 'title = "A, retitled"  # the editor\'s choice')
+    edited = edited.replace('title = "Week one"', '# my note\ntitle = "Week one"')
+    path.write_text(edited)
+
+    issues.append_items(tmp_path, "w1", [Item(url="https://b.example/2", title="B", summary="Three.",
+                                              section="Science")])
+
+    text = path.read_text()
+    assert "# my note" in text and "# the editor's choice" in text
+    issue = issues.load_issue(tmp_path, "w1")
+    assert [i.title for i in issue.items] == ["A, retitled", "B"]
+    assert issue.items[1].section == "Science"
+    assert issue.sections() == [("", [issue.items[0]]), ("Science", [issue.items[1]])]
+
+
+def test_create_refuses_existing_and_bad_ids(tmp_path: Path):
+    issues.create_issue(tmp_path, "w1")
+    with pytest.raises(IssueError, match="already exists"):
+        issues.create_issue(tmp_path, "w1")
+    for bad in ("../x", "", "a/b", ".hidden"):
+        with pytest.raises(IssueError, match="invalid issue id"):
+            issues.create_issue(tmp_path, bad)
+
+
+def test_invalid_toml_names_file_and_line_and_loses_nothing(tmp_path: Path):
+    path = tmp_path / "w1.toml"
+    broken = 'id = "w1"\ntitle = "T"\n[[items]]\nurl = "https://a.example"\ntitle = = "x"\n'
+    path.write_text(broken)
+    with pytest.raises(IssueError, match=r"w1\.toml: invalid TOML.*line 5"):
+        issues.load_issue(tmp_path, "w1")
+    with pytest.raises(IssueError):
+        issues.append_items(tmp_path, "w1", [Item(url="https://b.example", title="B")])
+    assert path.read_text() == broken
+
+
+def test_unknown_item_key_is_named(tmp_path: Path):
+    (tmp_path / "w1.toml").write_text('id = "w1"\n[[items]]\nurl = "https://a.example"\nsumary = "x"\n')
+    with pytest.raises(IssueError, match="unknown key 'sumary'"):
+        issues.load_issue(tmp_path, "w1")
+
+
+def test_missing_issue_says_how_to_create_it(tmp_path: Path):
+    with pytest.raises(IssueError, match="newsletter issue new w9"):
+        issues.load_issue(tmp_path, "w9")
