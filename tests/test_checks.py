@@ -1,0 +1,177 @@
+"""Pre-send checks on real renders: clean issues pass, each kind of problem is named."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from newsletter.checks import check_personalised, check_rendered
+from newsletter.config import config_from_dict
+from newsletter.models import Issue, Item
+from newsletter.render import render_issue
+from newsletter.tokens import html_template, text_template, token
+
+DATA = Path(__file__).parent / "data" / "render"
+NONCE = "0123456789abcdef"
+VALUES = {"name": "Ada", "email": "ada@example.net",
+          "unsubscribe_url": "https://news.example.org/u/abc",
+          "view_url": "https://news.example.org/v/abc"}
+
+
+def load_issue(name: str) -> Issue:
+    data = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return Issue(items=tuple(Item(**item) for item in data.pop("items")), **data)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return config_from_dict({"newsletter": {"postal_address": "1 Example Street, Example City"}},
+                            tmp_path)
+
+
+@pytest.fixture
+def issue():
+    return load_issue("issue12.json")
+
+
+@pytest.fixture
+def rendered(issue, config):
+    return render_issue(issue, config, nonce=NONCE)
+
+
+def with_item(issue: Issue, index: int, **changes) -> Issue:
+    items = list(issue.items)
+    items[index] = dataclasses.replace(items[index], **changes)
+    return dataclasses.replace(issue, items=tuple(items))
+
+
+def only(warnings: list[str], needle: str) -> str:
+    hits = [w for w in warnings if needle in w]
+    assert len(hits) == 1, warnings
+    return hits[0]
+
+
+def test_clean_twelve_item_issue_has_no_warnings(rendered, issue):
+    assert check_rendered(rendered, issue) == []
+
+
+def test_item_without_summary_is_named(issue, config):
+    bad = with_item(issue, 4, summary="  ")
+    warnings = check_rendered(render_issue(bad, config, nonce=NONCE), bad)
+    assert warnings == ["item 5 'Webb spots water vapour around a young star': no summary"]
+
+
+def test_item_without_link_or_with_relative_link(issue, config):
+    bad = with_item(with_item(issue, 0, url=""), 1, url="/articles/gut-viruses")
+    warnings = check_rendered(render_issue(bad, config, nonce=NONCE), bad)
+    only(warnings, "item 1 'Deep-sea microbes breathe metal to survive': no link")
+    only(warnings, "item 2 \"A new map of the human gut's viral zoo\": link '/articles/gut-viruses' "
+                   "is not an absolute http(s) URL")
+    assert len(warnings) == 2  # the links in the HTML are not reported a second time
+
+
+def test_image_without_alt_text_is_named(issue, config):
+    bad = with_item(issue, 3, image_alt="")
+    warnings = check_rendered(render_issue(bad, config, nonce=NONCE), bad)
+    assert warnings == ["item 4 'Bees count to four — and maybe further': image "
+                        "'https://img.example.org/w10/4.jpg' has no alt text"]
+
+
+def test_relative_image_is_named(issue, config):
+    bad = with_item(issue, 0, image="img/1.jpg")
+    warnings = check_rendered(render_issue(bad, config, nonce=NONCE), bad)
+    only(warnings, "item 1 'Deep-sea microbes breathe metal to survive': image 'img/1.jpg' is not")
+
+
+def test_html_over_100_kb_is_reported(issue, config):
+    many = dataclasses.replace(issue, items=issue.items * 3)
+    result = render_issue(many, config, nonce=NONCE)
+    assert len(result.html.encode()) > 100 * 1024
+    warning = only(check_rendered(result, many), "Gmail clips")
+    assert warning.startswith("HTML is ") and "KB, over 100 KB" in warning
+
+
+def test_template_link_that_is_not_absolute(issue, config):
+    partial = config.paths.templates / "partials" / "footer.mjml.j2"
+    partial.parent.mkdir(parents=True)
+    partial.write_text('<mj-section><mj-column><mj-text><a href="{{ subscriber.unsubscribe_url }}">'
+                       'Unsubscribe</a> <a href="/archive">Archive</a> <a href="/archive">Again</a>'
+                       '</mj-text></mj-column></mj-section>\n', encoding="utf-8")
+    warnings = check_rendered(render_issue(issue, config, nonce=NONCE), issue)
+    assert warnings == ["HTML: link '/archive' is not an absolute http(s) URL (2 times)"]
+
+
+def test_missing_unsubscribe_link_is_reported(issue, config):
+    partial = config.paths.templates / "partials" / "footer.mjml.j2"
+    partial.parent.mkdir(parents=True)
+    partial.write_text("<mj-section><mj-column><mj-text>Bye</mj-text></mj-column></mj-section>\n",
+                       encoding="utf-8")
+    warnings = check_rendered(render_issue(issue, config, nonce=NONCE), issue)
+    assert warnings == ["HTML: no unsubscribe link (the template must link "
+                        "{{ subscriber.unsubscribe_url }})"]
+
+
+@pytest.mark.parametrize("marker", ["{{", "{%", "{#", "%%"])
+def test_leftover_template_markers(rendered, issue, marker):
+    broken = dataclasses.replace(rendered, text=rendered.text + f"Hello {marker} subscriber.nam\n")
+    warning = only(check_rendered(broken, issue), "leftover template marker")
+    assert warning.startswith(f"text: leftover template marker {marker!r} near ")
+
+
+def test_percent_encoded_marker_in_href(rendered, issue):
+    link = '<a href="https://x.org/%7B%7B%20name%20%7D%7D">x</a>'
+    html = rendered.html.replace("</body>", link + "</body>")
+    warning = only(check_rendered(dataclasses.replace(rendered, html=html), issue), "marker")
+    assert warning.startswith("HTML: leftover template marker '%7B%7B'")
+
+
+def test_markers_inside_css_are_not_reported(rendered, issue):
+    html = rendered.html.replace("</style>", "a{#x:1}</style>", 1)
+    assert check_rendered(dataclasses.replace(rendered, html=html), issue) == []
+
+
+def test_token_of_another_issue(rendered, issue):
+    foreign = token("fedcba9876543210", "name")
+    broken = dataclasses.replace(rendered, html=rendered.html.replace("</body>", foreign + "</body>"))
+    assert check_rendered(broken, issue) == [
+        f"HTML: token of another issue '{foreign}' (this render's nonce is {NONCE})"]
+
+
+@pytest.mark.parametrize("bad, kind", [
+    (f"NLT{NONCE}__TLN", "malformed token"),
+    (f"NLT{NONCE}_9lives_TLN", "malformed token"),
+    (f"NLT{NONCE}_unsubscr", "broken token"),
+    (f"NLT{NONCE}_First_Name_TLN", "broken token"),
+])
+def test_malformed_and_broken_tokens(rendered, issue, bad, kind):
+    broken = dataclasses.replace(rendered, text=rendered.text + bad + "\n")
+    assert only(check_rendered(broken, issue), kind).startswith(f"text: {kind}")
+
+
+def test_image_without_alt_attribute_and_linked_stylesheet(rendered, issue):
+    html = rendered.html.replace("</body>", '<img src="https://x.org/logo.png" width="10"></body>')
+    html = html.replace("</head>", '<link rel="stylesheet" href="https://x.org/a.css"></head>')
+    warnings = check_rendered(dataclasses.replace(rendered, html=html), issue)
+    assert warnings == ["HTML: image 'https://x.org/logo.png' has no alt attribute",
+                        "HTML: external stylesheet 'https://x.org/a.css' (inline the CSS instead)"]
+
+
+def test_personalised_message_is_clean(rendered):
+    html = html_template(rendered.html, NONCE).fill(VALUES)
+    text = text_template(rendered.text, NONCE).fill(VALUES)
+    assert check_personalised(html, text) == []
+
+
+def test_personalised_check_finds_unfilled_and_broken_tokens(rendered):
+    html = html_template(rendered.html, NONCE).fill(VALUES)
+    warnings = check_personalised(html, rendered.text)
+    assert warnings and all(w.startswith("text: unfilled token") for w in warnings)
+    assert any(token(NONCE, "unsubscribe_url") in w for w in warnings)
+    warnings = check_personalised(html + f"NLT{NONCE}_na", "plain {{ name }}")
+    assert len(warnings) == 2
+    assert warnings[0].startswith("HTML: broken token near ")
+    assert warnings[0].endswith(f"</html>NLT{NONCE}_na'")
+    assert warnings[1] == "text: leftover template marker '{{' near 'plain {{ name }}'"
