@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 from urllib.parse import urljoin
 
@@ -10,6 +12,7 @@ from lxml.html import HtmlElement
 
 from .boilerplate import drop_noise, ends_sentence, strip_trailing, words
 from .errors import SourceError
+from .frontmatter import split_front_matter
 from .models import Article, RawDocument
 from .plaintext import parse_text
 
@@ -51,9 +54,11 @@ def fix_typography(text: str) -> str:
 
 def _from_text(doc: RawDocument) -> Article:
     """Return the Article of a plain-text or Markdown document."""
-    parsed = parse_text(fix_typography(doc.body.replace("\r\n", "\n").replace("\r", "\n")))
-    return Article(text="\n\n".join(parsed.paragraphs), title=parsed.title, url=doc.url,
-                   author=parsed.author, date=parsed.date)
+    meta, body = split_front_matter(doc.body.replace("\r\n", "\n").replace("\r", "\n"))
+    parsed = parse_text(fix_typography(body))
+    found = Article(text="\n\n".join(parsed.paragraphs), title=parsed.title, url=doc.url,
+                    author=parsed.author, date=parsed.date)
+    return dataclasses.replace(found, **meta)
 
 
 def _from_html(doc: RawDocument) -> Article:

@@ -130,7 +130,6 @@ def append_items(issues_dir: Path, issue_id: str, items: list[Item]) -> None:
             value = getattr(item, key)
             if value or key in ("url", "title", "summary"):
                 table[key] = tomlkit.string(value, multiline=key == "summary" and bool(value))
-        table.add(tomlkit.nl())
         aot.append(table)
     write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))
 
