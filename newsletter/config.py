@@ -103,6 +103,7 @@ class HTTPSection:
     timeout: float = 30.0
     max_retries: int = 5
     batch_size: int = 0                                    # 0 = the provider's limit
+    message_stream: str = "broadcast"                      # Postmark MessageStream; bulk mail goes to a broadcast stream
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class WebSection:
     host: str = "127.0.0.1"
     port: int = 8000
     rate_limit_per_hour: int = 5
+    proxy_hops: int = 0          # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ def run_demo(config: Config, progress=None) -> DemoReport:
     added = None
     if not issues.issue_path(config.paths.issues, DEMO_ISSUE).exists():
         issues.create_issue(config.paths.issues, DEMO_ISSUE, "This week in science and space",
-                            intro="Four stories we enjoyed this week, each in a few sentences.")
+                            intro="The stories we enjoyed this week, each in a few sentences.")
         articles = sorted(p for p in (config.root / "articles").iterdir()
                           if p.suffix.lower() in ARTICLE_SUFFIXES)
         added = add_sources(config, DEMO_ISSUE, [str(p) for p in articles])

@@ -18,7 +18,12 @@ ENTRY_POINT_GROUP = "newsletter.backends"
 
 
 class MessageSource(Protocol):
-    """What a backend gets to build messages from (implemented by personalize.MessageFactory)."""
+    """What a backend gets to build messages from (implemented by personalize.MessageFactory).
+
+    SMTP and file backends send build()'s bytes. HTTP APIs take headers() and fill the bodies of
+    `rendered` with recipient.values themselves (or hand the values to the provider as variables),
+    so the values must cover every token in the bodies.
+    """
 
     rendered: Rendered
 
@@ -26,7 +31,8 @@ class MessageSource(Protocol):
         """Return the complete RFC 5322 message for recipient (CRLF line ends)."""
 
     def headers(self, recipient: Recipient) -> dict[str, str]:
-        """Return the per-message headers (From, To, Subject, List-Unsubscribe, ...) for recipient."""
+        """Return the per-message headers (From, To, Subject, List-Unsubscribe, ...) as readable,
+        unencoded text (APIs encode them); From, To and Subject are always present."""
 
 
 class Backend(ABC):

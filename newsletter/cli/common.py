@@ -52,7 +52,6 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger("newsletter")
     root.handlers[:] = [_CLIHandler()]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    root.propagate = False
     for noisy in ("cssutils", "CSSUTILS", "trafilatura", "htmldate", "courlan", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if noisy != "apscheduler" else logging.WARNING)
 

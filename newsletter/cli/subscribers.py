@@ -1,0 +1,133 @@
+"""`newsletter subscribers ...`: import, export, add, remove, list and count subscribers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import SubscriberError
+from ..store import STATUSES, get_engine
+from ..subscribers import SubscriberStore
+from . import cli
+from .common import AppContext, pass_app, say, warn
+
+MAX_ERRORS_SHOWN = 50
+_list_option = click.option("--list", "list_name", default=None,
+                            help="The subscriber list (default: delivery.default_list).")
+
+
+def _store(app: AppContext) -> SubscriberStore:
+    """Return the SubscriberStore of the configured database."""
+    return SubscriberStore(get_engine(app.config))
+
+
+def _list(app: AppContext, list_name: str | None) -> str:
+    """Return the list to work on: the option, else the configured default."""
+    return list_name or app.config.delivery.default_list
+
+
+@cli.group("subscribers")
+def subscribers_group() -> None:
+    """Manage subscriber lists (the database is the record; CSV is for import and export)."""
+
+
+@subscribers_group.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@_list_option
+@pass_app
+def import_cmd(app: AppContext, csv_file: Path, list_name: str | None) -> None:
+    """Import CSV_FILE (columns email, name, [status], any others kept as fields)."""
+    name = _list(app, list_name)
+    report = _store(app).import_csv(csv_file, name)
+    for line, message in report.errors[:MAX_ERRORS_SHOWN]:
+        warn(f"{csv_file}: line {line}: {message}")
+    if len(report.errors) > MAX_ERRORS_SHOWN:
+        warn(f"{csv_file}: {len(report.errors) - MAX_ERRORS_SHOWN} more bad rows not shown")
+    say(f"{name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.kept_suppressed} kept unsubscribed/bounced/complained, "
+        f"{report.duplicates} duplicates merged, {len(report.errors)} rows rejected")
+
+
+@subscribers_group.command("export")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@_list_option
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only subscribers in this state.")
+@pass_app
+def export_cmd(app: AppContext, csv_file: Path | None, list_name: str | None, status: str | None) -> None:
+    """Write the list as CSV to CSV_FILE (or to standard output)."""
+    name = _list(app, list_name)
+    if csv_file is None:
+        _store(app).export_csv(sys.stdout, name, status)
+        return
+    n = _store(app).export_csv(csv_file, name, status)
+    say(f"{name}: {n} subscribers written to {csv_file}")
+
+
+@subscribers_group.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A custom field (repeatable).")
+@click.option("--status", type=click.Choice(STATUSES), default="active", show_default=True)
+@_list_option
+@pass_app
+def add_cmd(app: AppContext, email: str, name: str, fields: tuple[str, ...], status: str,
+            list_name: str | None) -> None:
+    """Add EMAIL to the list (an existing address keeps its state)."""
+    extra: dict[str, str] = {}
+    for item in fields:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SubscriberError(f"--field {item!r}: expected KEY=VALUE")
+        extra[key.strip()] = value
+    store = _store(app)
+    list_ = _list(app, list_name)
+    before = store.get(email, list_)
+    sub = store.add(email, name=name, list_name=list_, status=status, fields=extra)
+    if before is None:
+        say(f"{list_}: added {sub.email} ({sub.status})")
+    elif sub.status != status:
+        warn(f"{list_}: {sub.email} is already on the list and stays {sub.status}")
+    else:
+        say(f"{list_}: updated {sub.email} ({sub.status})")
+
+
+@subscribers_group.command("remove")
+@click.argument("email")
+@_list_option
+@pass_app
+def remove_cmd(app: AppContext, email: str, list_name: str | None) -> None:
+    """Delete EMAIL from the list (its delivery history stays in the ledger)."""
+    list_ = _list(app, list_name)
+    if not _store(app).remove(email, list_):
+        raise SubscriberError(f"{email} is not on list {list_!r}")
+    say(f"{list_}: removed {email}")
+
+
+@subscribers_group.command("list")
+@_list_option
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only subscribers in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N subscribers.")
+@pass_app
+def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: int | None) -> None:
+    """Show the list's subscribers: address, state and name, one per line."""
+    store, list_ = _store(app), _list(app, list_name)
+    store.require_list(list_)
+    for i, sub in enumerate(store.iter_subscribers(list_, status)):
+        if limit is not None and i >= limit:
+            break
+        say(f"{sub.email}\t{sub.status}\t{sub.name}")
+
+
+@subscribers_group.command("count")
+@_list_option
+@pass_app
+def count_cmd(app: AppContext, list_name: str | None) -> None:
+    """Show how many subscribers the list has in each state."""
+    store, list_ = _store(app), _list(app, list_name)
+    store.require_list(list_)
+    counts = store.counts(list_)
+    for status in STATUSES:
+        say(f"{status:<13}{counts[status]:>9}")
+    say(f"{'total':<13}{sum(counts.values()):>9}")

@@ -1,0 +1,271 @@
+"""The delivery ledger: one row per (issue, subscriber), claimed before sending and recorded after."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, bindparam, func, insert, literal, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from .errors import SubscriberError
+from .models import Subscriber
+from .store import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
+
+log = logging.getLogger(__name__)
+
+_D, _S, _I = deliveries, subscribers, issues
+
+# pending: never attempted; sending: claimed, its message may be on the wire; deferred: a
+# temporary failure, tried again by the next run; unknown: was "sending" when a run died, so it
+# may or may not have arrived (resent only on request); skipped: no longer subscribed at send time.
+STATES = ("pending", "sending", "sent", "deferred", "bounced", "failed", "unknown", "skipped")
+OPEN_STATES = ("pending", "sending", "deferred")      # an issue is not finished while any remain
+RECORD_SLICE = 500      # rows per UPDATE statement (6 parameters each: under SQLite's limit)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A ledger row claimed for sending: the row id and the subscriber to personalise for."""
+
+    row_id: int
+    subscriber: Subscriber
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result to record for one row: a final or deferred state and what the server said."""
+
+    row_id: int
+    status: str                   # sent | deferred | bounced | failed | unknown | pending
+    message_id: str = ""
+    provider_id: str = ""
+    reply: str = ""
+    subscriber_id: int | None = None     # set for bounced rows: the subscriber is suppressed too
+
+
+def _bind(column: Any, dialect: Any) -> Any:
+    """Return the function that turns a Python value into what the driver stores for column."""
+    return column.type.bind_processor(dialect) or (lambda value: value)
+
+
+def _claimable(retry_unknown: bool) -> tuple[str, ...]:
+    """Return the row states a run may claim."""
+    return ("pending", "deferred", "unknown") if retry_unknown else ("pending", "deferred")
+
+
+class Ledger:
+    """Reads and writes the deliveries and issues tables; every method is one short transaction."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def plan(self, issue_id: str, list_name: str) -> int:
+        """Freeze the recipients of issue_id in list_name (first call only); return the row count.
+
+        The first call creates the issue and one pending row per active subscriber in a single
+        transaction; later calls change nothing, so subscribers who join later do not get an old
+        issue by a re-run. Raises SubscriberError when the list has no active subscriber.
+        """
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            if conn.execute(select(_I.c.id).where(_I.c.id == issue_id, _I.c.list == list_name)).first():
+                return self._count(conn, issue_id, list_name)
+            active = conn.execute(select(func.count()).select_from(_S).where(
+                _S.c.list == list_name, _S.c.status == "active")).scalar_one()
+            if not active:
+                raise SubscriberError(f"list {list_name!r} has no active subscriber: nothing to send")
+            conn.execute(insert(_I).values(id=issue_id, list=list_name, state="sending", started_at=now))
+            source = select(
+                literal(issue_id), _S.c.list, _S.c.id, _S.c.email, literal("pending"),
+                literal(0, Integer), literal(""), literal(""), literal(""),
+                literal(now, DateTime(timezone=True)),
+            ).where(_S.c.list == list_name, _S.c.status == "active").order_by(_S.c.id)
+            conn.execute(insert(_D).from_select(
+                ["issue_id", "list", "subscriber_id", "email", "status", "attempts", "message_id",
+                 "provider_id", "reply", "updated_at"], source))
+            n = self._count(conn, issue_id, list_name)
+        log.info("issue %s: %d recipients in list %s", issue_id, n, list_name)
+        return n
+
+    @staticmethod
+    def _count(conn: Connection, issue_id: str, list_name: str) -> int:
+        """Return how many ledger rows (issue_id, list_name) has."""
+        return int(conn.execute(select(func.count()).select_from(_D).where(
+            _D.c.issue_id == issue_id, _D.c.list == list_name)).scalar_one())
+
+    def recover(self, issue_id: str) -> int:
+        """Turn rows left "sending" by a run that died into "unknown"; return how many there were."""
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(update(_D).where(_D.c.issue_id == issue_id, _D.c.status == "sending")
+                                  .values(status="unknown", updated_at=utcnow(),
+                                          reply="in flight when an earlier run stopped: may or may not have arrived"))
+        if result.rowcount:
+            log.warning("issue %s: %d messages were in flight when an earlier run stopped (now unknown)",
+                        issue_id, result.rowcount)
+        return result.rowcount
+
+    def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool):
+        """Return the select of claimable rows after after_id, joined with their subscribers."""
+        return (select(_D.c.id, _D.c.subscriber_id, _D.c.email, _S.c.name, _S.c.fields, _S.c.status)
+                .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
+                .where(_D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
+                       _D.c.status.in_(_claimable(retry_unknown)))
+                .order_by(_D.c.id).limit(limit))
+
+    def claim(self, issue_id: str, list_name: str, *, after_id: int, limit: int,
+              retry_unknown: bool = False) -> tuple[list[Claimed], int, int]:
+        """Claim up to limit rows after after_id (pending → sending, attempts + 1) in one transaction.
+
+        Returns (claimed rows, rows skipped because the subscriber left, id of the last row looked
+        at, or after_id when none). Skipped rows are marked "skipped" in the same transaction.
+        """
+        claimable = _claimable(retry_unknown)
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(self._select(issue_id, list_name, after_id, limit, retry_unknown)).all()
+            if not rows:
+                return [], 0, after_id
+            last = rows[-1][0]
+            claimed: list[Claimed] = []
+            gone: list[dict[str, Any]] = []
+            for row_id, sub_id, email, name, fields, status in rows:     # tuples: fast at 50k rows/s
+                if status == "active":
+                    claimed.append(Claimed(row_id, Subscriber(email, name or "", list_name, "active",
+                                                              fields or {}, sub_id)))
+                else:
+                    gone.append({"b_id": row_id, "b_reply": f"subscriber is {status or 'removed'}"})
+            now = utcnow()
+            if gone:
+                conn.execute(update(_D).where(_D.c.id == bindparam("b_id")).values(
+                    status="skipped", updated_at=now, reply=bindparam("b_reply")), gone)
+            if claimed:
+                # The select above took every claimable row in (after_id, last] inside this same
+                # write transaction, so one range update claims exactly those rows.
+                conn.execute(update(_D).where(
+                    _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
+                    _D.c.id <= last, _D.c.status.in_(claimable))
+                    .values(status="sending", attempts=_D.c.attempts + 1, updated_at=now))
+        return claimed, len(gone), last
+
+    def claim_rows(self, row_ids: Sequence[int]) -> list[Claimed]:
+        """Claim specific deferred rows again (deferred → sending) for an in-run retry; returns them."""
+        if not row_ids:
+            return []
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(_D.c.id, _D.c.list, _D.c.subscriber_id, _D.c.email, _S.c.name, _S.c.fields, _S.c.status)
+                .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
+                .where(_D.c.id.in_(list(row_ids)), _D.c.status == "deferred", _S.c.status == "active")
+                .order_by(_D.c.id)).all()
+            if rows:
+                conn.execute(update(_D).where(_D.c.id.in_([r.id for r in rows]))
+                             .values(status="sending", attempts=_D.c.attempts + 1, updated_at=utcnow()))
+        return [Claimed(r.id, Subscriber(email=r.email, name=r.name or "", list=r.list, status="active",
+                                         fields=dict(r.fields or {}), id=r.subscriber_id)) for r in rows]
+
+    def peek(self, issue_id: str, list_name: str, *, after_id: int, limit: int,
+             retry_unknown: bool = False) -> list[Claimed]:
+        """Return the next claimable rows without claiming them (dry runs); skips departed subscribers."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._select(issue_id, list_name, after_id, limit, retry_unknown)).all()
+        return [Claimed(r.id, Subscriber(email=r.email, name=r.name or "", list=list_name,
+                                         status=r.status or "removed", fields=dict(r.fields or {}),
+                                         id=r.subscriber_id)) for r in rows]
+
+    def record(self, outcomes: Iterable[Outcome]) -> None:
+        """Write a batch of outcomes (and suppress bounced subscribers) in one transaction."""
+        outcomes = list(outcomes)
+        if not outcomes:
+            return
+        with write_transaction(self.engine) as conn:
+            dialect = conn.dialect
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            stamp = _bind(_D.c.updated_at, dialect)(utcnow())
+            # One UPDATE ... FROM (VALUES ...) per slice rather than an executemany: the driver
+            # releases the GIL for every statement it runs, and under busy sender threads each
+            # of those hand-overs costs far more than the row update itself.
+            for i in range(0, len(outcomes), RECORD_SLICE):
+                part = outcomes[i:i + RECORD_SLICE]
+                params: list[Any] = [stamp]
+                for o in part:
+                    # A row handed back unattempted ("pending") does not count as an attempt.
+                    params += [o.row_id, o.status, o.message_id, o.provider_id, o.reply[:2000],
+                               1 if o.status == "pending" else 0]
+                rows = ", ".join([f"({', '.join([mark] * 6)})"] * len(part))
+                conn.exec_driver_sql(
+                    "UPDATE deliveries SET status = v.column2, message_id = v.column3, "
+                    "provider_id = v.column4, reply = v.column5, attempts = attempts - v.column6, "
+                    f"updated_at = {mark} FROM (VALUES {rows}) AS v WHERE deliveries.id = v.column1",
+                    tuple(params))
+            bounced = [{"b_sid": o.subscriber_id} for o in outcomes if o.status == "bounced" and o.subscriber_id]
+            if bounced:
+                conn.execute(update(_S).where(_S.c.id == bindparam("b_sid"), _S.c.status == "active")
+                             .values(status="bounced", updated_at=utcnow()), bounced)
+
+    def finish(self, issue_id: str, list_name: str) -> str:
+        """Mark (issue_id, list_name) sent when no row is still open; return its state."""
+        with write_transaction(self.engine) as conn:
+            still_open = conn.execute(select(_D.c.id).where(
+                _D.c.issue_id == issue_id, _D.c.list == list_name,
+                _D.c.status.in_(OPEN_STATES)).limit(1)).first()
+            state = "sending" if still_open else "sent"
+            conn.execute(update(_I).where(_I.c.id == issue_id, _I.c.list == list_name, _I.c.state != state)
+                         .values(state=state, finished_at=None if still_open else utcnow()))
+        return state
+
+    def counts(self, issue_id: str, list_name: str | None = None) -> dict[str, int]:
+        """Return {row state: count} for issue_id (one list, or all), every state present."""
+        out = dict.fromkeys(STATES, 0)
+        query = select(_D.c.status, func.count()).where(_D.c.issue_id == issue_id).group_by(_D.c.status)
+        if list_name is not None:
+            query = query.where(_D.c.list == list_name)
+        with self.engine.connect() as conn:
+            for status, n in conn.execute(query):
+                out[status] = int(n)
+        return out
+
+    def claimable(self, issue_id: str, list_name: str, retry_unknown: bool = False) -> int:
+        """Return how many rows of (issue_id, list_name) a run would try to send."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(_D).where(
+                _D.c.issue_id == issue_id, _D.c.list == list_name,
+                _D.c.status.in_(_claimable(retry_unknown)))).scalar_one())
+
+    def rows(self, issue_id: str, status: str, limit: int = 100,
+             list_name: str | None = None) -> list[tuple[str, str, str]]:
+        """Return up to limit (email, message_id, reply) of issue_id's rows in one state (one list or all)."""
+        query = (select(_D.c.email, _D.c.message_id, _D.c.reply)
+                 .where(_D.c.issue_id == issue_id, _D.c.status == status).order_by(_D.c.id).limit(limit))
+        if list_name is not None:
+            query = query.where(_D.c.list == list_name)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def lists_of(self, issue_id: str) -> list[str]:
+        """Return the lists issue_id was planned for."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(select(_I.c.list).where(_I.c.id == issue_id)).scalars())
+
+    def sent_issues(self) -> list[tuple[str, datetime]]:
+        """Return (issue id, when it finished) for every issue sent to at least one list, oldest first."""
+        finished = func.min(_I.c.finished_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(_I.c.id, finished).where(_I.c.state == "sent")
+                                .group_by(_I.c.id).order_by(finished, _I.c.id)).all()
+        return [(issue_id, as_utc(when)) for issue_id, when in rows]
+
+    def issue_state(self, issue_id: str) -> str | None:
+        """Return "sending" while any list of issue_id is unfinished, "sent" when all are, else None."""
+        with self.engine.connect() as conn:
+            states = set(conn.execute(select(_I.c.state).where(_I.c.id == issue_id)).scalars())
+        if not states:
+            return None
+        return "sending" if "sending" in states else "sent"
+
+    def is_frozen(self, issue_id: str) -> bool:
+        """Return True once issue_id has ledger rows (its recipients and content are fixed)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(_D.c.id).where(_D.c.issue_id == issue_id).limit(1)).first() is not None

@@ -1,0 +1,218 @@
+"""The database: SQLAlchemy Core tables and a cached Engine per URL (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (JSON, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint, create_engine, event, exc)
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+# Subscriber states. Only "active" receives issues; the last three are suppressions that an
+# import never undoes (only an explicit set_status, e.g. a confirmed web sign-up, does).
+STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
+SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("list", String(200), nullable=False),
+    Column("email", String(320), nullable=False),          # normalised, spelling as first given
+    Column("email_key", String(320), nullable=False),      # lower-cased: uniqueness per list
+    Column("name", String(500), nullable=False, default=""),
+    Column("fields", JSON, nullable=False, default=dict),  # custom CSV columns for templates
+    Column("status", String(20), nullable=False, default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("confirmed_at", DateTime(timezone=True)),
+    UniqueConstraint("list", "email_key", name="uq_subscribers_list_email"),
+    Index("ix_subscribers_list_status", "list", "status", "id"),
+)
+
+issues = Table(
+    "issues", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("list", String(200), primary_key=True),         # one issue may go to several lists
+    Column("state", String(20), nullable=False),           # sending | sent
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# The ledger: one row per (issue, subscriber). The row outlives the subscriber (history), so the
+# subscriber link becomes NULL when a subscriber is removed and the email column keeps the address.
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("issue_id", String(200), nullable=False),
+    Column("list", String(200), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("email", String(320), nullable=False),
+    Column("status", String(20), nullable=False),   # pending|sending|sent|deferred|bounced|failed|unknown|skipped
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("message_id", String(400), nullable=False, default=""),
+    Column("provider_id", String(400), nullable=False, default=""),
+    Column("reply", Text, nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+    ForeignKeyConstraint(["issue_id", "list"], ["issues.id", "issues.list"], ondelete="CASCADE"),
+    # (issue, list, id) lets the send loop walk an issue's rows in id order, chunk by chunk.
+    Index("ix_deliveries_issue_list_id", "issue_id", "list", "id"),
+)
+
+WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Return value as an aware UTC datetime (SQLite hands back naive ones), or None."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def get_engine(config: "Config") -> Engine:
+    """Return the Engine for config's database (cached per URL, tables created); raises ConfigError."""
+    return engine_for_url(config.database_url())
+
+
+def engine_for_url(url: str) -> Engine:
+    """Return the cached Engine for url, creating the database and tables first; raises ConfigError."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every cached Engine's connections (tests, forked children)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create(url: str) -> Engine:
+    """Build, configure and check one Engine; raises ConfigError naming the (password-free) URL."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as err:
+        raise ConfigError(f"database.url: not a database URL: {url!r}") from err
+    shown = parsed.render_as_string(hide_password=True)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"database.url {shown}: cannot create its folder: {err}") from err
+    try:
+        engine = create_engine(parsed, pool_pre_ping=not is_sqlite)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as err:
+        raise ConfigError(f"database.url {shown}: {err}") from err
+    if is_sqlite:
+        _configure_sqlite(engine)
+    try:
+        create_tables(engine, metadata)
+    except exc.SQLAlchemyError as err:
+        engine.dispose()
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise ConfigError(f"database.url {shown}: cannot open the database: {reason}") from err
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Set WAL, busy timeout and foreign keys per connection, and let us emit BEGIN ourselves."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DBAPI types
+        """Configure one new SQLite connection."""
+        # sqlite3's own implicit BEGIN is off, so the "begin" hook below decides the kind of BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")    # wait for the web app's short writes
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")    # durable across process crashes in WAL mode
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        """Start a transaction: BEGIN IMMEDIATE for writers, a plain BEGIN for readers."""
+        # A deferred transaction that reads and then writes fails at once (SQLITE_BUSY, no wait)
+        # when another writer got in between; writers therefore take the lock up front.
+        if conn.get_execution_options().get("newsletter_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _enable_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the database file to WAL mode (once: the mode is stored in the file)."""
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    # Switching needs the file to itself and SQLite does not wait for that (no busy handler):
+    # when several processes open a new database at once, the losers retry until one has won.
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside a write transaction (BEGIN IMMEDIATE on SQLite); commits on success."""
+    with engine.connect() as conn:
+        conn.execution_options(newsletter_write=True)
+        with conn.begin():
+            yield conn
+
+
+def create_tables(engine: Engine, tables: MetaData) -> None:
+    """Create the missing tables of `tables`; safe when several processes start at once.
+
+    Raises SQLAlchemyError when the database refuses. On SQLite the check-then-create runs in
+    one write transaction (a deferred one fails at once with "database is locked" when another
+    process creates the tables first); on PostgreSQL a concurrent creator makes our CREATE fail,
+    and the retry then finds the tables there.
+    """
+    for attempt in range(3):
+        try:
+            with write_transaction(engine) as conn:
+                tables.create_all(conn)
+            return
+        except (exc.IntegrityError, exc.ProgrammingError):
+            if attempt == 2:
+                raise
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Return True when engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"

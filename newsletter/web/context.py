@@ -1,0 +1,55 @@
+"""What the views share, built once per app by create_app: the config and the stores it opens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Response, current_app, make_response, render_template
+
+from .jobs import BackgroundJobs
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ..config import Config
+    from ..ledger import Ledger
+    from ..signing import Signer
+    from ..subscribers import SubscriberStore
+
+EXTENSION = "newsletter"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The app's collaborators; one instance per app lives in app.extensions["newsletter"]."""
+
+    config: "Config"
+    engine: "Engine"
+    subscribers: "SubscriberStore"
+    ledger: "Ledger"
+    signer: "Signer"
+    per_address: RateLimiter
+    per_ip: RateLimiter
+    jobs: BackgroundJobs        # sign-ups are processed here, after the answer went out
+
+    @property
+    def base_url(self) -> str:
+        """Return the public base URL without a trailing slash (links in emails and feeds)."""
+        return self.config.newsletter.base_url.rstrip("/")
+
+    @property
+    def list_name(self) -> str:
+        """Return the list that web sign-ups join."""
+        return self.config.delivery.default_list
+
+
+def services() -> Services:
+    """Return the Services of the app handling the current request."""
+    return current_app.extensions[EXTENSION]
+
+
+def page(template: str, status: int = 200, **context: object) -> Response:
+    """Return a response rendering template with context and the given status."""
+    return make_response(render_template(template, **context), status)

@@ -1,0 +1,113 @@
+"""Serving the app with waitress: in the foreground (`newsletter serve`) or in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flask import Flask
+from waitress import wasyncore
+from waitress.server import BaseWSGIServer, create_server
+
+from ..config import Config
+from ..errors import ConfigError
+from .context import EXTENSION
+
+log = logging.getLogger(__name__)
+
+THREADS = 4     # waitress worker threads: sign-ups and archive pages are short requests
+
+
+def _bind(app: Flask, host: str, port: int, socket_map: dict) -> BaseWSGIServer:
+    """Return a waitress server bound to host:port serving app; raises ConfigError."""
+    try:
+        server = create_server(app, map=socket_map, host=host, port=port, threads=THREADS,
+                               ident="newsletter")
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"web: cannot listen on {host}:{port}: {err}") from err
+    if not isinstance(server, BaseWSGIServer):
+        # A host name that resolves to several addresses gives several sockets; ask for one.
+        wasyncore.close_all(socket_map)
+        raise ConfigError(f"web.host {host!r} resolves to several addresses; give one IP address")
+    return server
+
+
+def serve(config: Config, host: str, port: int,
+          on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve the app on host:port until interrupted; raises ConfigError when it cannot listen.
+
+    on_ready, when given, is called with the listening URL once the socket is bound.
+    """
+    from . import create_app    # here, not at the top: the package imports this module
+
+    server = _bind(create_app(config), host, port, {})
+    url = _url(str(server.effective_host), int(server.effective_port))
+    log.debug("web app listening on %s", url)     # on_ready (the CLI) tells the user
+    if on_ready is not None:
+        on_ready(url)
+    server.run()
+
+
+def _url(host: str, port: int) -> str:
+    """Return http://host:port, bracketing IPv6 addresses."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@dataclass
+class WebServer:
+    """A running background server: its address, and stop() to shut it down."""
+
+    host: str
+    port: int
+    app: Flask = field(repr=False)
+    _server: BaseWSGIServer = field(repr=False)
+    _map: dict = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        """Return the base URL the server answers on (http://host:port)."""
+        return _url(self.host, self.port)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the listening socket and every connection, wait for the thread, finish queued sign-ups."""
+        if self._thread.is_alive():
+            # Closing sockets from another thread races with the poll loop: let the loop close them.
+            socket_map = self._map
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            self._thread.join(timeout)
+            self._server.task_dispatcher.shutdown(timeout=timeout)
+        self.app.extensions[EXTENSION].jobs.shutdown(wait=True)
+
+    def __enter__(self) -> "WebServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(config: Config, host: str | None = None, port: int | None = None) -> WebServer:
+    """Start the app in a daemon thread (port 0 picks a free one); return the running WebServer.
+
+    Defaults come from [web] host and port. Raises ConfigError when it cannot listen.
+    """
+    host = config.web.host if host is None else host
+    port = config.web.port if port is None else port
+    from . import create_app
+
+    socket_map: dict = {}
+    app = create_app(config)
+    server = _bind(app, host, port, socket_map)
+
+    def run() -> None:
+        try:
+            server.run()
+        except Exception:  # the loop must not die silently: the operator needs to know
+            log.exception("the web server stopped on an error")
+
+    thread = threading.Thread(target=run, name="newsletter-web", daemon=True)
+    thread.start()
+    log.info("web app listening on %s", _url(str(server.effective_host), int(server.effective_port)))
+    return WebServer(str(server.effective_host), int(server.effective_port), app, server, socket_map, thread)

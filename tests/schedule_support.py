@@ -1,0 +1,191 @@
+"""Helpers for the scheduler tests: config files, built issues, the daemon as a real subprocess, a feed server."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from newsletter import tokens
+from newsletter.config import Config, load_config
+from newsletter.frozen import save_rendered
+from newsletter.models import Rendered
+from newsletter.store import get_engine
+from newsletter.subscribers import SubscriberStore
+
+SCAFFOLD_ARTICLES = Path(__file__).resolve().parent.parent / "newsletter" / "scaffold" / "articles"
+
+
+def write_config(root: Path, smtp_port: int | None = None, **sections: dict[str, Any]) -> Config:
+    """Write root/config.toml (SQLite under root/state, SMTP to smtp_port) and return it loaded."""
+    data: dict[str, Any] = {
+        "newsletter": {"name": "Test Weekly", "sender": "Test Weekly <news@example.org>",
+                       "base_url": "http://newsletter.test"},
+        "database": {"url": "sqlite:///state/newsletter.db"},
+        "signing": {"secret_env": ""},
+        "delivery": {"backend": "file"},
+    }
+    if smtp_port is not None:
+        data["delivery"] = {"backend": "smtp", "backoff_seconds": 0.01,
+                            "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}}
+    for name, table in sections.items():
+        data.setdefault(name, {}).update(table)
+    path = root / "config.toml"
+    path.write_text(tomlkit.dumps(data), encoding="utf-8")
+    return load_config(path)
+
+
+def add_subscribers(config: Config, n: int, list_name: str = "default") -> list[str]:
+    """Import n active subscribers into list_name; return their addresses."""
+    addresses = [f"reader{i}@example.org" for i in range(n)]
+    csv = config.root / f"{list_name}.csv"
+    csv.write_text("email,name\n" + "".join(f"{a},Reader {i}\n" for i, a in enumerate(addresses)),
+                   encoding="utf-8")
+    report = SubscriberStore(get_engine(config)).import_csv(csv, list_name)
+    assert report.added == n
+    return addresses
+
+
+def write_built_issue(config: Config, issue_id: str, subject: str = "Scheduled digest") -> Rendered:
+    """Save a built issue (with personalisation tokens) as `newsletter build` would, plus its file."""
+    nonce = tokens.new_nonce()
+    unsub = tokens.token(nonce, "unsubscribe_url")
+    html = (f"<html><body><p>Hello {tokens.token(nonce, 'name')}</p>"
+            f"<p><a href=\"{unsub}\">Unsubscribe</a></p></body></html>")
+    text = f"Hello {tokens.token(nonce, 'name')}\n\nUnsubscribe: {unsub}\n"
+    rendered = Rendered(issue_id=issue_id, subject=subject, preheader="This week", html=html,
+                        text=text, nonce=nonce)
+    save_rendered(config.paths.state, rendered)
+    config.paths.issues.mkdir(parents=True, exist_ok=True)
+    (config.paths.issues / f"{issue_id}.toml").write_text(
+        f'id = "{issue_id}"\ntitle = "{subject}"\n', encoding="utf-8")
+    return rendered
+
+
+def per_address(server) -> collections.Counter:  # noqa: ANN001 - an SMTPTestServer
+    """Return how many messages each address received."""
+    return collections.Counter(rcpt for m in server.messages for rcpt in m.rcpt_tos)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.05) -> Any:
+    """Return predicate()'s first true value within timeout seconds, or its last (false) value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= end:
+            return value
+        time.sleep(step)
+
+
+class Daemon:
+    """`newsletter run` as a real subprocess, its log (stderr) in a file."""
+
+    def __init__(self, config: Config, name: str = "daemon", poll: float = 0.3):
+        self.log_path = config.root / f"{name}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+        code = "import sys; from newsletter.cli import main; main(sys.argv[1:])"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-c", code, "--config", str(config.path), "run",
+                                      "--poll", str(poll)], cwd=config.root, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        """Return what the daemon logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> bool:
+        """Return True once text appears in the log (False after timeout or when the process died)."""
+        return bool(wait_for(lambda: text in self.log() or self.proc.poll() is not None, timeout)) \
+            and text in self.log()
+
+    def kill(self) -> None:
+        """SIGKILL the daemon and reap it (a zombie would still look alive)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM the daemon; return its exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        """Make sure the process is gone and the log closed."""
+        if self.proc.poll() is None:
+            self.kill()
+        self._log.close()
+
+
+# -- a local site with a feed ------------------------------------------------------------------
+
+class Site:
+    """A local HTTP server with an RSS feed (/feed.xml) and article pages (/a/<name>.html)."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str, datetime]] = []     # (page name, title, published)
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True      # or every response waits ~40 ms
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                body, ctype = owner.page(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Type", ctype)
+                data = body or b"not found"
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def publish(self, name: str, title: str, published: datetime) -> str:
+        """Add an entry for the scaffold article name (e.g. cubesat-aurora); return its URL."""
+        self.entries.append((name, title, published))
+        return f"{self.base}/a/{name}.html"
+
+    def page(self, path: str) -> tuple[bytes | None, str]:
+        """Return (body, content type) for path."""
+        if path == "/feed.xml":
+            items = "".join(
+                f"<item><title>{title}</title><link>{self.base}/a/{name}.html</link>"
+                f"<guid>{self.base}/a/{name}.html</guid><pubDate>{format_datetime(when)}</pubDate></item>"
+                for name, title, when in self.entries)
+            rss = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Site</title>'
+                   f"<link>{self.base}/</link><description>news</description>{items}</channel></rss>")
+            return rss.encode("utf-8"), "application/rss+xml"
+        if path.startswith("/a/") and path.endswith(".html"):
+            file = SCAFFOLD_ARTICLES / path[3:]
+            if file.is_file():
+                return file.read_bytes(), "text/html; charset=utf-8"
+        return None, "text/plain"
+
+    def __enter__(self) -> "Site":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,244 @@
+"""HTTP backend specifics: retries, batch limits and splitting, bodies sent once, provider settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.backends.base import make_backend
+from newsletter.backends.http import HTTPBackend
+from newsletter.errors import ConfigError, RecipientRejected, TransientDeliveryError
+from newsletter.models import Delivery, Subscriber
+from newsletter.personalize import MessageFactory
+from newsletter.tokens import ANY_TOKEN
+
+from mail_servers import DeferFirst, HTTPMailAPIServer
+from personalize_support import SECRET, make_config, rendered_issue
+
+API_KEY = "test-api-key"
+HTTP_KINDS = ["postmark", "mailgun", "sendgrid", "generic"]
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    monkeypatch.setenv("TEST_MAIL_API_KEY", API_KEY)
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(provider, **kwargs):
+        server = HTTPMailAPIServer(provider, api_key=API_KEY, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def people(n):
+    return [Subscriber(email=f"reader{i}@example.com", name=f"Reader {i}") for i in range(n)]
+
+
+def setup(tmp_path, server, subscribers, rendered=None, **http):
+    config = make_config(tmp_path, delivery={"backend": "http", "backoff_seconds": 0.01,
+                                             "http": server.http_config(**http)})
+    factory = MessageFactory(rendered or rendered_issue(), config, list_name="default")
+    return make_backend(config), factory, [factory.recipient(s) for s in subscribers]
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_429_and_503_are_retried_inside_the_backend(tmp_path, serve, provider):
+    server = serve(provider, reply_for=DeferFirst("reader1@example.com"), retry_after="0")
+    server.fail_next = [503]
+    backend, factory, recipients = setup(tmp_path, server, people(3), max_retries=3)
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, Delivery) for r in results)
+    statuses = [c["status"] for c in server.calls]
+    assert statuses[0] == 503 and 429 in statuses
+    assert sorted(m["to"] for m in server.messages) == sorted(r.email for r in recipients)
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_a_long_retry_after_goes_back_to_the_send_loop(tmp_path, serve, provider):
+    server = serve(provider, retry_after="120")
+    server.fail_next = [429]
+    backend, factory, recipients = setup(tmp_path, server, people(1), max_retries=5)
+    with backend:
+        (result,) = backend.send(factory, recipients)
+    assert isinstance(result, TransientDeliveryError) and result.retry_after == 120
+    assert len(server.calls) == 1
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_retries_run_out_into_transient_errors(tmp_path, serve, provider):
+    server = serve(provider, retry_after=None)
+    server.fail_next = [500, 502, 503]
+    backend, factory, recipients = setup(tmp_path, server, people(1), max_retries=2)
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, TransientDeliveryError) for r in results)
+    assert [c["status"] for c in server.calls] == [500, 502, 503] and server.messages == []
+
+
+@pytest.mark.parametrize("provider,limit", [("postmark", 500), ("mailgun", 1000), ("sendgrid", 1000),
+                                            ("generic", 1)])
+def test_max_batch_is_the_provider_limit_or_the_smaller_batch_size(tmp_path, serve, provider, limit):
+    server = serve(provider)
+    assert setup(tmp_path, server, [])[0].max_batch == limit
+    assert setup(tmp_path, server, [], batch_size=2)[0].max_batch == min(2, limit)
+
+
+@pytest.mark.parametrize("provider", ["postmark", "mailgun", "sendgrid"])
+def test_batches_are_split_to_the_limit(tmp_path, serve, provider):
+    server = serve(provider)
+    backend, factory, recipients = setup(tmp_path, server, people(5), batch_size=2)
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, Delivery) for r in results)
+    assert [c["recipients"] for c in server.calls] == [2, 2, 1]
+
+
+def test_a_batch_over_postmarks_limit_is_split_into_calls_of_500(tmp_path, serve):
+    server = serve("postmark")
+    backend, factory, recipients = setup(tmp_path, server, people(501))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert len(results) == 501 and all(isinstance(r, Delivery) for r in results)
+    assert [c["recipients"] for c in server.calls] == [500, 1]
+
+
+@pytest.mark.parametrize("provider", ["mailgun", "sendgrid"])
+def test_templating_providers_get_the_body_once_per_call(tmp_path, serve, provider):
+    server = serve(provider)
+    backend, factory, recipients = setup(tmp_path, server, people(40), rendered_issue(items=60))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, Delivery) for r in results)
+    (call,) = server.calls
+    one_message = len(factory.build(recipients[0]))
+    assert one_message > 40_000
+    assert call["size"] < 3 * one_message            # not 40 bodies: one body plus variables
+    for recipient, m in zip(recipients, sorted(server.messages, key=lambda m: int(m["to"][6:-12]))):
+        assert m["to"] == recipient.email
+        assert recipient.values["unsubscribe_url"] in m["text"]
+        assert f'href="{recipient.values["unsubscribe_url"]}"' in m["html"]
+        assert not ANY_TOKEN.search(m["html"] + m["text"])
+
+
+def test_mailgun_finds_a_rejected_address_by_halving_the_batch(tmp_path, serve):
+    server = serve("mailgun", reply_for=lambda a: 550 if a == "reader5@example.com" else 250)
+    backend, factory, recipients = setup(tmp_path, server, people(8))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert [type(r).__name__ for r in results] == ["Delivery"] * 5 + ["RecipientRejected"] + ["Delivery"] * 2
+    assert results[5].recipient == "reader5@example.com"
+    assert sorted(m["to"] for m in server.messages) == sorted(r.email for r in recipients if r is not recipients[5])
+
+
+def test_sendgrid_rejects_the_personalizations_its_errors_name(tmp_path, serve):
+    bad = {"reader1@example.com", "reader3@example.com"}
+    server = serve("sendgrid", reply_for=lambda a: 550 if a in bad else 250)
+    backend, factory, recipients = setup(tmp_path, server, people(5))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert {r.recipient for r in results if isinstance(r, RecipientRejected)} == bad
+    assert [c["status"] for c in server.calls] == [400, 202]
+
+
+def test_postmark_results_are_per_message_and_go_to_the_broadcast_stream(tmp_path, serve):
+    server = serve("postmark", reply_for=lambda a: 550 if a == "reader0@example.com" else 250)
+    backend, factory, recipients = setup(tmp_path, server, people(3))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert isinstance(results[0], RecipientRejected) and "406" in results[0].reply
+    assert [r.provider_id for r in results[1:]] == ["pm-1", "pm-2"]
+    assert {m["stream"] for m in server.messages} == {"broadcast"}
+    assert len(server.calls) == 1
+
+
+def test_unknown_endpoint_is_a_config_error(tmp_path, serve):
+    server = serve("generic")
+    backend, factory, recipients = setup(tmp_path, server, people(1), url=server.url + "/nope")
+    with backend, pytest.raises(ConfigError, match="HTTP 404"):
+        backend.send(factory, recipients)
+
+
+def test_unreachable_api_gives_transient_errors(tmp_path, serve):
+    server = serve("sendgrid")
+    url = server.url
+    server.stop()
+    backend, factory, recipients = setup(tmp_path, _Stub(url, "sendgrid"), people(2), max_retries=1)
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, TransientDeliveryError) and "cannot connect" in str(r) for r in results)
+
+
+class _Stub:
+    """Stands in for a stopped server: only its config is needed."""
+
+    def __init__(self, url, provider):
+        self.url, self.provider = url, provider
+
+    def http_config(self, **overrides):
+        return {"provider": self.provider, "url": self.url, "api_key_env": "TEST_MAIL_API_KEY",
+                "timeout": 5, **overrides}
+
+
+@pytest.mark.parametrize("http,match", [
+    ({"provider": "nosuch"}, "unknown provider"),
+    ({"provider": "mailgun", "api_key_env": "TEST_MAIL_API_KEY"}, "delivery.http.domain"),
+    ({"provider": "generic"}, "delivery.http.url"),
+    ({"provider": "postmark", "api_key_env": "NOT_SET_ANYWHERE"}, "NOT_SET_ANYWHERE"),
+    ({"provider": "sendgrid"}, "api_key_env"),
+])
+def test_provider_settings_are_checked(tmp_path, http, match):
+    config = make_config(tmp_path, delivery={"backend": "http", "http": http})
+    with pytest.raises(ConfigError, match=match):
+        HTTPBackend(config)
+
+
+def test_the_api_key_is_sent_but_never_logged(tmp_path, serve, caplog):
+    server = serve("postmark")
+    server.fail_next = [503]
+    backend, factory, recipients = setup(tmp_path, server, people(1), max_retries=1)
+    with caplog.at_level("DEBUG"), backend:
+        backend.send(factory, recipients)
+    assert "retrying" in caplog.text and API_KEY not in caplog.text
+    assert len(server.messages) == 1                  # delivered after the retry
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_any_message_source_works_not_only_issues(tmp_path, serve, provider):
+    # The double opt-in mail is a MessageSource of its own (tokens email and confirm_url, no name).
+    from newsletter.models import Recipient
+    from newsletter.web.confirm_mail import ConfirmationSource
+
+    server = serve(provider)
+    config = make_config(tmp_path, delivery={"backend": "http", "http": server.http_config()})
+    source = ConfirmationSource(config, max_age_days=7)
+    url = "https://news.example.org/confirm/abc.def"
+    recipient = Recipient(email="new@example.com", message_id="<confirm.1234567890@example.org>",
+                          values={"email": "new@example.com", "confirm_url": url})
+    with make_backend(config) as backend:
+        (result,) = backend.send(source, [recipient])
+    assert isinstance(result, Delivery)
+    (m,) = server.messages
+    assert m["to"] == "new@example.com" and url in m["text"] and url in m["html"]
+    assert not ANY_TOKEN.search(m["text"] + m["html"])
+
+
+def test_bad_credentials_after_a_first_call_keep_its_results_and_stop_the_next_batch(tmp_path, serve):
+    server = serve("postmark")
+    server.fail_next = [None, 401]
+    backend, factory, recipients = setup(tmp_path, server, people(4), batch_size=2)
+    with backend:
+        results = backend.send(factory, recipients)
+        assert [type(r) for r in results] == [Delivery, Delivery, TransientDeliveryError, TransientDeliveryError]
+        server.api_key = "rotated-key"
+        with pytest.raises(ConfigError, match="API key"):
+            backend.send(factory, recipients[2:])
+    assert len(server.messages) == 2
