@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 
-DATA = Path(__file__).parent / "data" / "articles"
+DATA = Path(__file__).resolve().parent.parent / "articles"   # the project's sample pages
 PAGES = {"/a1": "cubesat-aurora.html", "/a2": "library-passkeys.html", "/a3": "street-trees-heat.html"}
 FORBIDDEN = ("Medical news", "Nathan Thorne", "Bristol Royal Infirmary", "Latest medical news", "•")
 

@@ -13,7 +13,8 @@ from newsletter.errors import SourceError
 from newsletter.extract import extract, html_to_text
 from newsletter.models import RawDocument
 
-ARTICLES = Path(__file__).parent / "data" / "articles"
+ARTICLES = Path(__file__).parent / "data" / "articles"   # the raw seed sample
+SAMPLE_PAGES = Path(__file__).resolve().parent.parent / "articles"   # the project's sample pages
 
 
 def text_doc(body: str, source: str = "note.txt") -> RawDocument:
@@ -21,7 +22,7 @@ def text_doc(body: str, source: str = "note.txt") -> RawDocument:
 
 
 def html_doc(name: str, url: str | None = None) -> RawDocument:
-    return RawDocument(source=name, body=(ARTICLES / name).read_text(encoding="utf-8"), kind="html",
+    return RawDocument(source=name, body=(SAMPLE_PAGES / name).read_text(encoding="utf-8"), kind="html",
                        url=url)
 
 

@@ -14,7 +14,7 @@ from newsletter.cli import cli
 
 ARTICLES = Path(__file__).parent / "data" / "articles"
 SEED = ARTICLES / "space-diplomacy.txt"
-PAGE = ARTICLES / "cubesat-aurora.html"
+PAGE = Path(__file__).resolve().parent.parent / "articles" / "cubesat-aurora.html"
 
 
 def run(*args: str, input: str | bytes | None = None):

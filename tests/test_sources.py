@@ -19,7 +19,8 @@ from newsletter.errors import SourceError
 from newsletter.sources import FeedEntry, fetch, parse_since, read_feed
 
 DATA = Path(__file__).parent / "data"
-ARTICLE = (DATA / "articles" / "cubesat-aurora.html").read_bytes()
+PAGES = Path(__file__).resolve().parent.parent / "articles"   # the project's sample pages
+ARTICLE = (PAGES / "cubesat-aurora.html").read_bytes()
 RSS = (DATA / "feeds" / "rss.xml").read_bytes()
 LATIN1_PAGE = ('<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head>'
                '<body><p>Un caf\xe9 na\xefve \x93quoted\x94 \xe0 la cr\xe8me.</p></body></html>')
@@ -244,7 +245,7 @@ def test_user_agent_names_the_tool_unless_configured(site, cfg):
 # ---------------------------------------------------------------- files and stdin
 
 def test_local_html_and_text_files(cfg):
-    assert fetch(str(DATA / "articles" / "cubesat-aurora.html"), cfg).kind == "html"
+    assert fetch(str(PAGES / "cubesat-aurora.html"), cfg).kind == "html"
     doc = fetch(str(DATA / "articles" / "space-diplomacy.txt"), cfg)
     assert doc.kind == "text" and doc.url is None and doc.body.startswith("Space Diplomacy")
 
@@ -343,11 +344,11 @@ def test_feed_over_http_resolves_relative_links(site, cfg):
     assert f"{base}/relative/2025/08/14/space-weather-forecasts-explained" in [e.url for e in entries]
 
 
-@pytest.mark.parametrize("source", ["feeds/malformed.xml", "articles/cubesat-aurora.html",
-                                    "articles/space-diplomacy.txt"])
+@pytest.mark.parametrize("source", [DATA / "feeds/malformed.xml", PAGES / "cubesat-aurora.html",
+                                    DATA / "articles/space-diplomacy.txt"])
 def test_not_a_feed_is_an_error_naming_it(cfg, source):
-    with pytest.raises(SourceError, match=rf"{re.escape(source)}: not a valid RSS/Atom feed"):
-        read_feed(str(DATA / source), cfg)
+    with pytest.raises(SourceError, match=rf"{re.escape(str(source))}: not a valid RSS/Atom feed"):
+        read_feed(str(source), cfg)
 
 
 def test_feed_http_errors(site, cfg):

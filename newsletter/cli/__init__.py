@@ -39,19 +39,8 @@ def cli(ctx: click.Context, config_file: Path | None, verbose: bool) -> None:
     ctx.obj = AppContext(config_path(config_file))
 
 
-def _register() -> None:
-    # Each area keeps its commands in its own module; importing it registers them on `cli`.
-    import importlib
-
-    for name in ("compose", "inspect", "subscribers", "send", "schedule", "web", "demo"):
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"{__name__}.{name}":
-                raise
-
-
-_register()
+# Each area keeps its commands in its own module; importing it registers them on `cli`.
+from . import compose, demo, inspect, schedule, send, subscribers, web  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

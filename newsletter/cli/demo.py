@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import pipeline
 from . import cli
 from .common import AppContext, pass_app, say, warn
+from .send import print_summary, sending_progress
 
 
 @cli.command()
@@ -12,17 +13,19 @@ from .common import AppContext, pass_app, say, warn
 def demo(app: AppContext) -> None:
     """Compose the sample digest from articles/, import subscribers/sample.csv and deliver it."""
     config = app.config
-    report = pipeline.run_demo(config)
+    with sending_progress() as progress:
+        report = pipeline.run_demo(config, progress=progress)
     if report.added is not None:
-        for source, err in report.added.failed:
+        for _source, err in report.added.failed:
             warn(err)
-        say(f"composed issue {report.issue_id!r} from {len(report.added.added)} articles "
-            f"({config.paths.issues / (report.issue_id + '.toml')})")
+        say(f"composed issue {report.issue_id!r} from {len(report.added.added)} articles in "
+            f"{config.root / 'articles'}: {config.paths.issues / (report.issue_id + '.toml')}")
     if report.build is not None:
         for problem in report.build.warnings:
             warn(problem)
-        say(f"built {report.build.folder}")
+        say(f"built {report.build.folder} (email.html, email.txt, preview.eml)")
     imp = report.imported
-    say(f"subscribers: {imp.added} added, {imp.updated} updated from {config.paths.subscribers / 'sample.csv'}")
-    say(f"delivery: {report.sent}")
+    say(f"subscribers: {imp.added} added, {imp.updated} updated, {len(imp.errors)} bad rows in "
+        f"{config.paths.subscribers / 'sample.csv'}")
+    print_summary(report.sent)
     say(f"messages are in {report.outbox}")

@@ -36,7 +36,7 @@ class _RateColumn(ProgressColumn):
 
 
 @contextlib.contextmanager
-def _progress() -> Iterator[Callable[[int, int], None]]:
+def sending_progress() -> Iterator[Callable[[int, int], None]]:
     """Yield a progress callback: a rich bar on a terminal, a plain line every few seconds otherwise."""
     console = Console(stderr=True)
     if console.is_terminal:
@@ -86,7 +86,7 @@ def _sigterm_stops() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _summary(report: SendReport) -> None:
+def print_summary(report: SendReport) -> None:
     """Print what the run did and what is left to do."""
     if report.recovered_unknown:
         warn(f"{report.recovered_unknown} messages were in flight when an earlier run stopped: they may "
@@ -131,10 +131,10 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
         say(f"dry run: {report.would_send} messages ({report.would_send_bytes / 1e6:.1f} MB) would go to "
             f"list {report.list_name!r}; nothing was sent")
         return
-    with _progress() as progress, _sigterm_stops():
+    with sending_progress() as progress, _sigterm_stops():
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown,
                             progress=progress)
-    _summary(report)
+    print_summary(report)
 
 
 @cli.command()

@@ -10,11 +10,10 @@ from flask.typing import ResponseReturnValue
 
 from ..errors import NewsletterError, SubscriberError
 from ..models import Subscriber
-from ..signing import TokenError
 from ..subscribers import address_key, normalise_address
 from .confirm_mail import send_confirmation
-from .context import Services, page, services
-from .validate import clean_email_field, clean_name, is_token
+from .context import Services, page, services, subscriber_from_token
+from .validate import clean_email_field, clean_name
 
 log = logging.getLogger(__name__)
 
@@ -102,20 +101,9 @@ def _start_opt_in(s: Services, address: str, name: str) -> None:
 
 def _subscriber(token: str) -> Subscriber:
     """Return the subscriber a confirm token names; abort 400 when it is forged, expired or unknown."""
-    s = services()
-    if not is_token(token):
-        abort(400, description=BAD_LINK)
-    try:
-        email, list_name = s.signer.read_confirm_token(token, CONFIRM_MAX_AGE_DAYS * 86400)
-        subscriber = s.subscribers.get(email, list_name)
-    except TokenError:
-        abort(400, description=BAD_LINK)
-    except NewsletterError as err:
-        log.warning("confirm token names an unusable address: %s", err)
-        abort(400, description=BAD_LINK)
-    if subscriber is None:
-        abort(400, description=BAD_LINK)
-    return subscriber
+    signer = services().signer
+    return subscriber_from_token(token, lambda t: signer.read_confirm_token(t, CONFIRM_MAX_AGE_DAYS * 86400),
+                                 BAD_LINK)
 
 
 @bp.get("/confirm/<token>")

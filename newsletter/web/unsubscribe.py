@@ -7,12 +7,9 @@ import logging
 from flask import Blueprint, abort, request
 from flask.typing import ResponseReturnValue
 
-from ..errors import NewsletterError
 from ..models import Subscriber
-from ..signing import TokenError
-from .context import page, services
+from .context import page, services, subscriber_from_token
 from .security import check_csrf, csrf_exempt
-from .validate import is_token
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +24,7 @@ _RECEIVING = frozenset({"active", "unconfirmed"})
 
 def _subscriber(token: str) -> Subscriber:
     """Return the subscriber a signed unsubscribe token names; abort 400 when it is not one of ours."""
-    s = services()
-    if not is_token(token):
-        abort(400, description=BAD_LINK)
-    try:
-        email, list_name = s.signer.read_unsubscribe_token(token)
-        subscriber = s.subscribers.get(email, list_name)
-    except TokenError:
-        abort(400, description=BAD_LINK)
-    except NewsletterError as err:
-        # A correctly signed token naming an address the store rejects: log it, tell nothing.
-        log.warning("unsubscribe token names an unusable address: %s", err)
-        abort(400, description=BAD_LINK)
-    if subscriber is None:
-        abort(400, description=BAD_LINK)
-    return subscriber
+    return subscriber_from_token(token, services().signer.read_unsubscribe_token, BAD_LINK)
 
 
 def _unsubscribe(subscriber: Subscriber, how: str) -> None:
