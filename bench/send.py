@@ -6,28 +6,36 @@ SMTP: N subscribers (default 20,000) to Postfix's smtp-sink (Debian package post
 need not run) on 127.0.0.1: every message is personalised, built and sent through the real
 ledger. HTTP: the http backend with the SendGrid batch shape (1,000 recipients a call) to a
 local HTTP server in another process, at each N given (default 20,000 and 100,000: peak RSS
-should stay flat as the list grows). Each send runs in a fresh process, after the subscribers
-were imported by another one, so its peak RSS is the send's own. One line per benchmark; the
-last line is the main figure (SMTP messages/second).
+should stay flat as the list grows); the server counts every call's recipients and checks every
+tenth call in full, and the run fails unless each subscriber arrived exactly once. Each send runs
+in a fresh process, after the subscribers were imported by another one, so its peak RSS is the
+send's own. One line per benchmark; the last line is the main figure (SMTP messages/second).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+# This checkout's package, not whichever one `pip install -e` last pointed at.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 API_KEY_ENV = "BENCH_MAIL_API_KEY"
 
@@ -99,22 +107,84 @@ def child_send(config_file: str) -> None:
 # -- the HTTP API stand-in -------------------------------------------------------------------
 
 class _SendGridSink(BaseHTTPRequestHandler):
-    """Accepts every /v3/mail/send call the way SendGrid does: 202, X-Message-Id, empty body."""
+    """Accepts every /v3/mail/send call the way SendGrid does (202, X-Message-Id, empty body) and
+    checks and counts what it was sent; GET /stats returns the counts."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True      # else every reply waits ~40 ms for a delayed ACK
+    lock = threading.Lock()
     calls = 0
+    received: collections.Counter = collections.Counter()   # recipient address -> copies
+    problems: list[str] = []
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        type(self).calls += 1
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        cls = type(self)
+        with cls.lock:
+            cls.calls += 1
+            call = cls.calls
+        # Every call's recipients are counted; every tenth call is also parsed and checked in
+        # full, as the provider would. Parsing them all costs this 2-core machine a few percent
+        # of the sender's speed (the stand-in shares the cores with it).
+        addresses = [a.decode() for a in _TO.findall(body)]
+        problem = _check_sendgrid(body, addresses) if call % 10 == 1 else ""
+        with cls.lock:
+            cls.received.update(addresses)
+            if problem:
+                cls.problems.append(f"call {call}: {problem}")
         self.send_response(202)
-        self.send_header("X-Message-Id", f"bench-{self.calls}")
+        self.send_header("X-Message-Id", f"bench-{call}")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_GET(self) -> None:
+        cls = type(self)
+        with cls.lock:
+            copies = max(cls.received.values(), default=0)
+            stats = {"calls": cls.calls, "recipients": sum(cls.received.values()),
+                     "unique": len(cls.received), "max_copies": copies,
+                     "digest": _digest(cls.received), "problems": cls.problems[:5]}
+        data = json.dumps(stats).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def log_message(self, *args: object) -> None:
         pass
+
+
+_MARKER = re.compile(r"NLS[0-9a-f]{8}_[a-z0-9_]+?_SLN")
+_TO = re.compile(rb'"to":\[\{"email":"([^"]*)"')       # how the sender writes each personalization
+
+
+def _check_sendgrid(body: bytes, addresses: list[str]) -> str:
+    """Return "" when body is a complete SendGrid v3 /mail/send payload for addresses, else what is wrong."""
+    try:
+        data = json.loads(body)
+        content = {c["type"]: c["value"] for c in data["content"]}
+        text, html = content["text/plain"], content["text/html"]
+        people = data["personalizations"]
+        parsed = [p["to"][0]["email"] for p in people]
+        if not data["from"]["email"] or not data["subject"]:
+            return "no sender or subject"
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        return f"not a SendGrid payload: {err!r}"
+    if parsed != addresses or not 1 <= len(people) <= 1000:
+        return f"{len(people)} personalizations, {len(addresses)} counted"
+    # Every placeholder in the bodies must have a value for every recipient.
+    markers = set(_MARKER.findall(text)) | set(_MARKER.findall(html))
+    for p in people:
+        missing = markers - p.get("substitutions", {}).keys()
+        if missing:
+            return f"{p['to'][0]['email']} has no value for {sorted(missing)[0]}"
+    return ""
+
+
+def _digest(addresses: Iterable[str]) -> str:
+    """Return a SHA-256 over the sorted, distinct addresses (compares who was sent to)."""
+    return hashlib.sha256("\n".join(sorted(addresses)).encode()).hexdigest()
 
 
 def child_http_server(port: int) -> None:
@@ -122,6 +192,15 @@ def child_http_server(port: int) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", port), _SendGridSink)
     server.daemon_threads = True
     server.serve_forever()
+
+
+def check_received(port: int, n: int) -> None:
+    """Ask the stand-in what it received; exit unless every subscriber was sent to exactly once."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=30) as reply:
+        stats = json.load(reply)
+    expected = _digest(f"reader{i}@example.org" for i in range(n))
+    if stats["problems"] or stats["recipients"] != n or stats["unique"] != n or stats["digest"] != expected:
+        raise SystemExit(f"the API stand-in did not get every subscriber exactly once: {stats}")
 
 
 # -- the parent ------------------------------------------------------------------------------
@@ -174,6 +253,7 @@ def main() -> None:
                 delivery = (f'backend = "http"\n[delivery.http]\nprovider = "sendgrid"\n'
                             f'url = "http://127.0.0.1:{port}/v3/mail/send"\napi_key_env = "{API_KEY_ENV}"\n')
                 r = bench(work / f"http-{n}", n, delivery, env)
+                check_received(port, n)
             finally:
                 server.kill()
                 server.wait()

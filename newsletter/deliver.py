@@ -84,7 +84,7 @@ def send_issue(config: "Config", issue_id: str, *, list_name: str | None = None,
                 ledger.plan(issue_id, list_name)
                 report.to_send = ledger.claimable(issue_id, list_name, retry_unknown)
                 loop = SendLoop(ledger=ledger, backend=backend, source=factory,
-                                factory_recipient=factory.recipient, delivery=config.delivery,
+                                factory_recipient=factory.recipient_for, delivery=config.delivery,
                                 issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
                                 total=report.to_send, progress=progress)
                 tally = loop.run()
@@ -115,7 +115,7 @@ def _dry_run(report: SendReport, factory: MessageFactory, ledger: Ledger, store:
                 rows = ledger.peek(issue_id, list_name, after_id=after, limit=1000,
                                    retry_unknown=retry_unknown)
                 for row in rows:
-                    if row.subscriber.status == "active":
+                    if row.status == "active":
                         yield row.subscriber
                 if len(rows) < 1000:
                     return

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from email.utils import formatdate, parseaddr
 from typing import TYPE_CHECKING, Any
 
@@ -35,14 +36,16 @@ class _MessageIds:
     """message_id() with the per-issue parts prepared once (it runs for every subscriber)."""
 
     def __init__(self, issue_id: str, list_name: str, domain: str):
-        self._key = f"{issue_id}\n{list_name}\n"
-        self._left = _ID_UNSAFE.sub("-", issue_id).strip(".-")[:40] or "issue"
-        self._domain = domain
+        # SHA-256 of (issue, list, address): the per-issue prefix is hashed once and copied.
+        self._prefix = hashlib.sha256(f"{issue_id}\n{list_name}\n".encode("utf-8"))
+        left = _ID_UNSAFE.sub("-", issue_id).strip(".-")[:40] or "issue"
+        self._head, self._tail = f"<{left}.", f"@{domain}>"
 
     def __call__(self, email: str) -> str:
         """Return the Message-ID for email (case-insensitive: one subscriber, one id)."""
-        digest = hashlib.sha256((self._key + email.lower()).encode("utf-8")).hexdigest()
-        return f"<{self._left}.{digest[:32]}@{self._domain}>"
+        h = self._prefix.copy()
+        h.update(email.lower().encode("utf-8"))
+        return self._head + h.hexdigest()[:32] + self._tail
 
 
 def list_id(config: "Config", list_name: str, domain: str) -> tuple[str, str]:
@@ -79,6 +82,8 @@ class MessageFactory:
             raise ConfigError(f"newsletter.reply_to: {nl.reply_to!r} is not an address")
         self.base_url = nl.base_url.rstrip("/")
         self.view_url = f"{self.base_url}/archive/{rendered.issue_id}"
+        self._unsub_prefix = f"{self.base_url}/u/"
+        self._field_names: dict[Any, str] = {}     # subscriber column -> token field name
         # A test send goes to the same few addresses again and again: a fresh Message-ID each run
         # keeps mail clients from hiding it as a duplicate of the previous test.
         id_salt = f".test-{secrets.token_hex(4)}" if test else ""
@@ -90,9 +95,13 @@ class MessageFactory:
         check_header("List-Id", list_phrase + list_ident)
         self._list_id = f"{list_phrase} <{list_ident}>" if list_phrase else f"<{list_ident}>"
         self._mailto = f"mailto:{reply_addr or self.sender}?subject=unsubscribe"
-        self._api_fixed = {"From": display_address(sender_name, self.sender)}
+        # Every header headers() returns, in order: the per-recipient ones are filled in a copy.
+        self._api_headers = {"From": display_address(sender_name, self.sender)}
         if nl.reply_to:
-            self._api_fixed["Reply-To"] = display_address(reply_name, reply_addr)
+            self._api_headers["Reply-To"] = display_address(reply_name, reply_addr)
+        self._api_headers.update({"To": "", "Subject": "", "Date": "", "Message-ID": "",
+                                  "List-Id": self._list_id, "List-Unsubscribe": "",
+                                  "List-Unsubscribe-Post": ONE_CLICK})
         try:
             self._text = QPTemplate(rendered.text, rendered.nonce)
             self._html = QPTemplate(rendered.html, rendered.nonce, html_escape)
@@ -125,17 +134,30 @@ class MessageFactory:
 
         Raises ConfigError when the name or address holds CR or LF (they would reach the To header).
         """
-        email = check_header("To", subscriber.email)
-        # Refused here, the one subscriber fails; refused while sending, the whole batch would.
-        check_header("To", subscriber.name or "")
-        token = self.signer.unsubscribe_token(email, self.list_name)
+        return self.recipient_for(subscriber.email, subscriber.name, subscriber.fields, subscriber.id)
+
+    def recipient_for(self, email: str, name: str, fields: Mapping[str, Any] | None,
+                      subscriber_id: int | None = None) -> Recipient:
+        """Return recipient() for a subscriber given by its columns (the send loop's rows); raises ConfigError."""
+        name = name or ""
+        joined = email + name
+        if "\r" in joined or "\n" in joined:
+            # Refused here, the one subscriber fails; refused while sending, the whole batch would.
+            check_header("To", email)
+            check_header("To", name)
         values: dict[str, str] = {}
-        for key, value in subscriber.fields.items():
-            values[field_name(str(key))] = "" if value is None else str(value)
-        values.update(name=subscriber.name or "", email=email,
-                      unsubscribe_url=f"{self.base_url}/u/{token}", view_url=self.view_url)
-        return Recipient(email=email, message_id=self._message_id(email), values=values,
-                         subscriber_id=subscriber.id)
+        if fields:
+            names = self._field_names
+            for key, value in fields.items():
+                token = names.get(key)
+                if token is None:
+                    token = names[key] = field_name(str(key))
+                values[token] = value if type(value) is str else "" if value is None else str(value)
+        values["name"] = name
+        values["email"] = email
+        values["unsubscribe_url"] = self._unsub_prefix + self.signer.unsubscribe_token(email, self.list_name)
+        values["view_url"] = self.view_url
+        return Recipient(email, self._message_id(email), values, subscriber_id)
 
     def subject(self, recipient: Recipient) -> str:
         """Return the subject line for recipient (with "[TEST] " in front for a test send)."""
@@ -145,20 +167,32 @@ class MessageFactory:
 
     def unsubscribe_header(self, recipient: Recipient) -> str:
         """Return the List-Unsubscribe value: the one-click https URL, then the mailto fallback."""
-        url = check_header("List-Unsubscribe", recipient.values.get("unsubscribe_url", ""))
+        return self._list_unsubscribe(check_header("List-Unsubscribe", recipient.values.get("unsubscribe_url", "")))
+
+    def _list_unsubscribe(self, url: str) -> str:
+        """Return the List-Unsubscribe value for an unsubscribe URL already checked for line breaks."""
         return f"<{url}>, <{self._mailto}>" if url else f"<{self._mailto}>"
 
     def headers(self, recipient: Recipient) -> dict[str, str]:
         """Return the message's headers as readable text (for HTTP APIs); raises ConfigError on CR/LF."""
-        name = check_header("To", recipient.values.get("name", ""))
-        out = dict(self._api_fixed)
-        out["To"] = display_address(name, check_header("To", recipient.email))
+        values, email, mid = recipient.values, recipient.email, recipient.message_id
+        name, url = values.get("name", ""), values.get("unsubscribe_url", "")
+        # This runs for every recipient of an API batch: one look for line breaks in all the
+        # per-recipient values, and the header-by-header checks (that name the header) only
+        # when there is one.
+        joined = name + email + mid + url
+        if "\r" in joined or "\n" in joined:
+            check_header("To", name)
+            check_header("To", email)
+            self.subject(recipient)
+            check_header("Message-ID", mid)
+            check_header("List-Unsubscribe", url)
+        out = self._api_headers.copy()
+        out["To"] = display_address(name, email)
         out["Subject"] = self.subject(recipient)
         out["Date"] = self._now()
-        out["Message-ID"] = check_header("Message-ID", recipient.message_id)
-        out["List-Id"] = self._list_id
-        out["List-Unsubscribe"] = self.unsubscribe_header(recipient)
-        out["List-Unsubscribe-Post"] = ONE_CLICK
+        out["Message-ID"] = mid
+        out["List-Unsubscribe"] = self._list_unsubscribe(url)
         return out
 
     def build(self, recipient: Recipient) -> bytes:

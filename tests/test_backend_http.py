@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from newsletter.backends.base import make_backend
@@ -242,3 +244,36 @@ def test_bad_credentials_after_a_first_call_keep_its_results_and_stop_the_next_b
         with pytest.raises(ConfigError, match="API key"):
             backend.send(factory, recipients[2:])
     assert len(server.messages) == 2
+
+
+AWKWARD = [Subscriber(email="plain@example.com", name="Plain Reader", fields={"Company": "Acme"}),
+           Subscriber(email="quote@example.com", name='Ann "The Editor" O\'Neil', fields={"Company": "A&B <C>"}),
+           Subscriber(email="slash@example.com", name="Back\\slash 100% %s", fields={"Company": "tab\there"}),
+           Subscriber(email="intl@example.com", name="Zoë 😀 Ørsted", fields={}),
+           Subscriber(email="linesep@example.com", name="Line\u2028Separator", fields={"Company": "x"}),
+           Subscriber(email="noname@example.com", fields={"Company": None})]
+
+
+@pytest.mark.parametrize("people", [AWKWARD, AWKWARD[:1] + AWKWARD[3:4], AWKWARD[5:]],
+                         ids=["escaping needed", "nothing to escape", "one without a name"])
+def test_sendgrid_payload_carries_awkward_values_exactly(tmp_path, serve, people):
+    # The personalizations are written as JSON text, not through json.dumps: quotes, backslashes,
+    # control characters, "%" and non-ASCII must arrive as given, HTML-escaped only in the HTML.
+    server = serve("sendgrid")
+    backend, factory, recipients = setup(tmp_path, server, people)
+    with backend:
+        results = backend.send(factory, recipients)
+    assert all(isinstance(r, Delivery) for r in results)
+    got = {m["to"]: m for m in server.messages}
+    assert set(got) == {p.email for p in people}
+    for person, recipient in zip(people, recipients):
+        m = got[person.email]
+        assert m["to_header"] == ({"email": person.email, "name": person.name} if person.name
+                                  else {"email": person.email})
+        company = person.fields.get("Company") or ""
+        assert f"Hello {person.name}," in m["text"] and f"Your company: {company}\n" in m["text"]
+        assert f"Hello {html.escape(person.name)}," in m["html"]
+        assert f"Your company: {html.escape(company)}</p>" in m["html"]
+        assert m["headers"]["Message-ID"] == recipient.message_id
+        assert recipient.values["unsubscribe_url"] in m["headers"]["List-Unsubscribe"]
+        assert not ANY_TOKEN.search(m["html"] + m["text"])

@@ -120,3 +120,18 @@ def test_same_issue_to_two_lists(ledger, store):
     assert ledger.finish("w1", "other") == "sent"
     assert ledger.issue_state("w1") == "sending"          # the default list is not done yet
     assert [i for i, _ in ledger.sent_issues()] == ["w1"]
+
+
+def test_record_keeps_each_rows_own_result_and_cuts_long_replies(ledger, store):
+    ledger.plan("w1", "default")
+    claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=5)
+    assert claimed[0].subscriber.fields == {"city": "C0"} and claimed[0].subscriber.status == "active"
+    long_reply = "5.1.1 " + "é" * 3000
+    ledger.record([Outcome(claimed[0].row_id, "sent", "<a@x>", "p-1", "250 ok"),
+                   Outcome(claimed[1].row_id, "bounced", "<b@x>", reply=long_reply,
+                           subscriber_id=claimed[1].subscriber_id),
+                   Outcome(claimed[2].row_id, "sent", "<c@x>", "p-2", "250 ok")])
+    assert ledger.rows("w1", "sent") == [(claimed[0].email, "<a@x>", "250 ok"), (claimed[2].email, "<c@x>", "250 ok")]
+    ((email, mid, reply),) = ledger.rows("w1", "bounced")
+    assert (email, mid, reply) == (claimed[1].email, "<b@x>", long_reply[:2000])
+    assert store.get(claimed[1].email, "default").status == "bounced"

@@ -169,6 +169,23 @@ def test_subscriber_name_with_line_break_is_refused(config, name):
         factory.headers(recipient)
 
 
+@pytest.mark.parametrize("field,header", [("message_id", "Message-ID"), ("unsubscribe_url", "List-Unsubscribe"),
+                                          ("email", "To")])
+def test_api_headers_refuse_a_line_break_in_any_per_recipient_value(config, field, header):
+    factory = MessageFactory(rendered_issue(), config, list_name="default")
+    good = factory.recipient(ZOE)
+    values = dict(good.values)
+    email, mid = good.email, good.message_id
+    if field == "message_id":
+        mid += "\r\nBcc: victim@example.com"
+    elif field == "email":
+        email += "\nBcc: victim@example.com"
+    else:
+        values[field] += "\r\nBcc: victim@example.com"
+    with pytest.raises(ConfigError, match=header):
+        factory.headers(Recipient(email=email, message_id=mid, values=values))
+
+
 def test_headers_for_http_apis_are_readable_text(config):
     factory = MessageFactory(rendered_issue(), config, list_name="default")
     recipient = factory.recipient(ZOE)

@@ -13,8 +13,8 @@ import requests
 from ..errors import ConfigError, DeliveryError, RecipientRejected, TransientDeliveryError
 from ..models import Delivery, Recipient
 from .base import MessageSource
-from .payloads import (Refusal, bodies, custom_headers, delivered, json_body, reply_text,
-                       split_headers, templated)
+from .payloads import Refusal, bodies, custom_headers, delivered, json_body, reply_text, split_headers, templated
+from .sendgrid_json import contact, personalizations
 
 if TYPE_CHECKING:
     from ..config import HTTPSection
@@ -204,29 +204,23 @@ class SendGrid(Provider):
         shared, vary = split_headers(all_headers)
         first = all_headers[0]
         same_subject = len({h["Subject"] for h in all_headers}) == 1
-        personalizations = []
-        for r, h, row in zip(chunk, all_headers, t.variables):
-            # The name as the source gave it (parsing each To header back costs more than the rest).
-            p: dict[str, Any] = {"to": [_contact(r.values.get("name", ""), r.email)]}
-            if row:
-                p["substitutions"] = {f"{key}_{var}_SLN": value for var, value in row.items()}
-            if vary:
-                p["headers"] = {k: h[k] for k in vary if k in h}
-            if not same_subject:
-                p["subject"] = h["Subject"]
-            personalizations.append(p)
         body: dict[str, Any] = {
-            "personalizations": personalizations,
-            "from": _contact(*parseaddr(first["From"])),
+            "from": contact(*parseaddr(first["From"])),
             "subject": first["Subject"],
             # SendGrid wants text/plain first, then text/html.
             "content": [{"type": "text/plain", "value": t.text}, {"type": "text/html", "value": t.html}],
         }
         if "Reply-To" in first:
-            body["reply_to"] = _contact(*parseaddr(first["Reply-To"]))
+            body["reply_to"] = contact(*parseaddr(first["Reply-To"]))
         if shared:
             body["headers"] = shared
-        return json_body(body)
+        people = personalizations(chunk, all_headers, t, key, vary, same_subject)
+        # Everything but the personalizations once, through json; those spliced in front. Each
+        # part is encoded on its own: the personalizations are mostly ASCII, which encodes as a
+        # plain copy, where one string joined with a non-ASCII body would be transcoded whole.
+        rest = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        data = b"".join((b'{"personalizations":[', people.encode("utf-8"), b"],", rest[1:].encode("utf-8")))
+        return {"data": data, "headers": {"Content-Type": "application/json"}}
 
     def accepted(self, response: requests.Response, chunk: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
         """Return a Delivery per recipient; SendGrid names the call by its X-Message-Id header."""
@@ -248,11 +242,6 @@ class SendGrid(Provider):
             elif fld.startswith("personalizations"):
                 refusal.about_recipients = True
         return refusal
-
-
-def _contact(name: str, addr: str) -> dict[str, str]:
-    """Return a SendGrid address object."""
-    return {"email": addr, "name": name} if name else {"email": addr}
 
 
 PROVIDERS: dict[str, type[Provider]] = {p.name: p for p in (Provider, Postmark, Mailgun, SendGrid)}
