@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,12 +58,14 @@ class SendReport:
 
 
 def send_issue(config: "Config", issue_id: str, *, list_name: str | None = None, retry_unknown: bool = False,
-               dry_run: bool = False, progress: Progress | None = None) -> SendReport:
+               dry_run: bool = False, progress: Progress | None = None,
+               halt: threading.Event | None = None) -> SendReport:
     """Send issue_id to every active subscriber of the list not yet sent to; returns a SendReport.
 
     Raises IssueError (never built, being sent elsewhere), SubscriberError (unknown or empty list),
     ConfigError (backend cannot connect or log in: raised before any row is claimed) and
-    DeliveryError (the backend failed in a way that stops the run; what went out is recorded).
+    DeliveryError (the backend failed in a way that stops the run; what went out is recorded),
+    and KeyboardInterrupt when halt (or SIGINT/SIGTERM) stopped it after recording what was sent.
     """
     started = time.monotonic()
     list_name = list_name or config.delivery.default_list
@@ -86,7 +89,7 @@ def send_issue(config: "Config", issue_id: str, *, list_name: str | None = None,
                 loop = SendLoop(ledger=ledger, backend=backend, source=factory,
                                 factory_recipient=factory.recipient_for, delivery=config.delivery,
                                 issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-                                total=report.to_send, progress=progress)
+                                total=report.to_send, progress=progress, halt=halt)
                 tally = loop.run()
             finally:
                 backend.close()

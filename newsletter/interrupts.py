@@ -1,4 +1,4 @@
-"""Turn SIGINT/SIGTERM into a stop request while a loop runs: yields a flag that says if one came."""
+"""Turn SIGINT/SIGTERM into a stop request while a loop runs: the signal only sets an event."""
 
 from __future__ import annotations
 
@@ -8,33 +8,24 @@ import threading
 from collections.abc import Iterator
 
 
-class StopRequest:
-    """Set when a signal asked the running loop to stop."""
-
-    def __init__(self) -> None:
-        self.signalled = False
-
-
 @contextlib.contextmanager
-def signals_set(event: threading.Event) -> Iterator[StopRequest]:
-    """While inside, SIGINT and SIGTERM only set event (and the yielded flag); handlers restored after.
+def signals_set(event: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM only set event; the previous handlers come back after.
 
     A KeyboardInterrupt raised at an arbitrary line could fall between claiming rows and handing
-    them to a worker, leaving them "sending" for no reason; a flag the loop checks at its own safe
-    points cannot. Outside the main thread (the scheduler's workers) signals are not ours to take.
+    them to a worker, leaving them "sending" for no reason; an event the loop checks at its own
+    safe points cannot. Outside the main thread (the scheduler's workers) signals are not ours.
     """
-    request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
-        yield request
+        yield
         return
 
     def ask_stop(_signum: int, _frame: object) -> None:
-        request.signalled = True
         event.set()
 
     previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield request
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

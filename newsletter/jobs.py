@@ -7,6 +7,7 @@ and never raise for an expected failure (the next start resumes what a crash int
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from . import autodigest
@@ -19,9 +20,9 @@ from .scheduler import add_send_job, review_job_id
 
 log = logging.getLogger(__name__)
 
-# Set (a plain flag, safe from a signal handler) when the daemon is asked to stop: a running send
-# then stops at its next checkpoint instead of holding the process until the last message.
-_stopping = False
+# Set (safe from a signal handler) when the daemon is asked to stop: a running send then stops
+# at its next checkpoint instead of holding the process until the last message.
+_STOP = threading.Event()
 
 
 class SendStopped(NewsletterError):
@@ -30,35 +31,20 @@ class SendStopped(NewsletterError):
 
 def request_stop() -> None:
     """Ask running sends to stop at their next checkpoint."""
-    global _stopping
-    _stopping = True
+    _STOP.set()
 
 
 def clear_stop() -> None:
     """Let sends run to the end again (a new scheduler started)."""
-    global _stopping
-    _stopping = False
-
-
-def _checkpoint():  # noqa: ANN202 - a progress callback
-    """Return a send progress callback that interrupts the send once when a stop was requested."""
-    fired = False
-
-    def progress(_done: int, _total: int) -> None:
-        """Raise KeyboardInterrupt the first time it is called after request_stop()."""
-        nonlocal fired
-        if _stopping and not fired:
-            fired = True
-            # The send loop's Ctrl-C path: stop claiming, finish and record what is on the wire,
-            # hand the rest back untouched; the ledger makes the next run carry on from there.
-            raise KeyboardInterrupt
-    return progress
+    _STOP.clear()
 
 
 def deliver(config: Config, issue_id: str, list_name: str) -> SendReport:
     """Send issue_id through the ledger; raises NewsletterError, SendStopped when stopped part-way."""
     try:
-        return send_issue(config, issue_id, list_name=list_name or None, progress=_checkpoint())
+        # On request_stop() the send loop stops claiming, finishes and records what is on the
+        # wire and hands the rest back untouched; the ledger makes the next run carry on.
+        return send_issue(config, issue_id, list_name=list_name or None, halt=_STOP)
     except KeyboardInterrupt as err:
         raise SendStopped(f"issue {issue_id}: send stopped by the shutdown; it resumes at the next "
                           "start") from err

@@ -110,14 +110,14 @@ class _DuplicateGuard:
 
 def _fetch_all(config: Config, sources: list[str]) -> list[RawDocument | SourceError]:
     """Fetch every source (URLs in parallel); return a document or the error for each, in order."""
-    from .sources import fetch
+    from .sources import fetch, is_url
 
     def one(source: str) -> RawDocument | SourceError:
         try:
             return fetch(source, config.fetch)
         except SourceError as err:
             return err
-    remote = sum(1 for s in sources if s.startswith(("http://", "https://")))
+    remote = sum(1 for s in sources if is_url(s))
     if remote < 2:
         return [one(s) for s in sources]
     with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
@@ -152,6 +152,7 @@ def compose_items(docs: list[tuple[str, RawDocument | SourceError]], section: st
 def add_sources(config: Config, issue_id: str, sources: list[str], *, section: str = "",
                 force: bool = False, url: str | None = None, summarizer: str | None = None) -> AddReport:
     """Append an item per source to the issue; returns the report, raises IssueError/ConfigError."""
+    from .sources import is_url
     from .summarize import make_summarizer
 
     if url and len(sources) != 1:
@@ -160,7 +161,7 @@ def add_sources(config: Config, issue_id: str, sources: list[str], *, section: s
     report = AddReport()
     todo = []
     for source in sources:
-        why = guard.reason(source) if source.startswith(("http://", "https://")) else None
+        why = guard.reason(source) if is_url(source) else None
         if why:
             report.skipped.append((source, why))
         else:

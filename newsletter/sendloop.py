@@ -66,7 +66,7 @@ class SendLoop:
     def __init__(self, *, ledger: Ledger, backend: Backend, source: MessageSource,
                  factory_recipient: Callable[..., Recipient], delivery: "DeliverySection", issue_id: str,
                  list_name: str, retry_unknown: bool, total: int,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None):
         self.ledger, self.backend, self.source = ledger, backend, source
         self.issue_id, self.list_name, self.retry_unknown = issue_id, list_name, retry_unknown
         self.concurrency = max(1, delivery.concurrency)
@@ -89,6 +89,7 @@ class SendLoop:
         self.total, self.progress = total, progress
         self.tally = LoopTally()
         self.stop = threading.Event()
+        self.halt = halt or threading.Event()     # set from outside (a scheduler shutting down)
         self._task = TaskRunner(recipient=factory_recipient, backend=backend, source=source, batch=batch,
                                 limiter=RateLimiter(rate), stop=self.stop)
         self.fatal: BaseException | None = None
@@ -108,7 +109,7 @@ class SendLoop:
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="newsletter-send")
         frozen = _freeze_older_objects()
         try:
-            with signals_set(self.stop) as request:
+            with signals_set(self.halt):
                 self._loop(pool)
         except KeyboardInterrupt:
             # Ctrl-C: stop claiming, let the batches on the wire finish, record them, then re-raise.
@@ -130,7 +131,7 @@ class SendLoop:
             self._flush()
         if isinstance(self.fatal, NewsletterError):
             raise self.fatal
-        if request.signalled:
+        if self.halt.is_set():
             raise KeyboardInterrupt     # what was on the wire is recorded: now stop as asked
         if self.fatal is not None:
             raise DeliveryError(f"the {type(self.backend).__name__} backend failed unexpectedly: "
@@ -140,6 +141,8 @@ class SendLoop:
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         """Keep the pipeline full until no row is left to send or the run stops."""
         while True:
+            if self.halt.is_set():
+                self.stop.set()
             if not self.stop.is_set():
                 self._refill(pool)
             if not self._inflight:

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pytest
 
 from newsletter.checks import check_personalised, check_rendered
 from newsletter.config import config_from_dict
-from newsletter.models import Issue, Item
+from newsletter.models import Issue
+from render_support import NONCE, load_issue
+
 from newsletter.render import render_issue
 from newsletter.tokens import html_template, text_template, token
 
-DATA = Path(__file__).parent / "data" / "render"
-NONCE = "0123456789abcdef"
 VALUES = {"name": "Ada", "email": "ada@example.net",
           "unsubscribe_url": "https://news.example.org/u/abc",
           "view_url": "https://news.example.org/v/abc"}
 
-
-def load_issue(name: str) -> Issue:
-    data = json.loads((DATA / name).read_text(encoding="utf-8"))
-    return Issue(items=tuple(Item(**item) for item in data.pop("items")), **data)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import html as htmllib
-import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,21 +16,15 @@ import pytest
 from newsletter.config import config_from_dict
 from newsletter.errors import ConfigError, RenderError
 from newsletter.models import Issue, Item
+from render_support import NONCE, load_issue
+
 from newsletter.render import derive_preheader, format_date, inline_css, iri_to_uri, render_issue
 from newsletter.tokens import ANY_TOKEN, html_template, text_template, token
 
-DATA = Path(__file__).parent / "data" / "render"
-NONCE = "0123456789abcdef"
 ADDRESS = "The Orbit Weekly\n1 Example Street\n12345 Example City"
 # Selectors that exist only for particular mail clients: allowed to stay in <style>.
 CLIENT_HACKS = re.compile(r"^:root$|#outlook|\.ExternalClass|\.moz-text-html|\.mj-outlook-group-fix")
 
-
-def load_issue(name: str) -> Issue:
-    """Return the issue stored as JSON in tests/data/render/."""
-    data = json.loads((DATA / name).read_text(encoding="utf-8"))
-    items = tuple(Item(**item) for item in data.pop("items"))
-    return Issue(items=items, **data)
 
 
 @pytest.fixture
