@@ -15,7 +15,7 @@ from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -25,6 +25,7 @@ from . import frozen, issues
 from .config import Config
 from .errors import ConfigError, IssueError
 from .ledger import Ledger
+from .store import create_tables
 from .schedtables import (OPEN_JOB_STATES, JobRecord, engine_for, get_digest, get_job, save_job,
                           set_digest, set_job_state)
 from .schedtime import ScheduleError, cron_trigger, grace_seconds, parse_at, parse_duration, zone
@@ -77,6 +78,13 @@ class StoreOnlyScheduler(BaseScheduler):
 
 class _JobStore(SQLAlchemyJobStore):
     """APScheduler's SQLAlchemy job store on the project's engine, which it must not dispose."""
+
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
+        """Create the jobs table the way store.create_tables does: safe when two daemons start at once."""
+        BaseJobStore.start(self, scheduler, alias)
+        # The base class's plain CREATE TABLE fails with "database is locked" on SQLite when
+        # another process touches the database at that instant.
+        create_tables(self.engine, self.jobs_t.metadata)
 
     def shutdown(self) -> None:
         """Leave the engine open."""

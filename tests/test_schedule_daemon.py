@@ -103,7 +103,7 @@ def test_two_daemons_started_together_send_once(tmp_path, server, daemons, db_ur
     time.sleep(0.6)                                       # room for a second copy, were there one
     assert per_address(server) == {x: 1 for x in addresses}
     assert (a.log() + b.log()).count("sending issue w1") == 1
-    assert a.terminate() == 0 and b.terminate() == 0
+    assert a.terminate() == 0 and b.terminate() == 0, a.log() + "\n=====\n" + b.log()
 
 
 def test_a_standby_takes_over_when_the_active_daemon_dies(project, server, daemons):
