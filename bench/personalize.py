@@ -17,8 +17,8 @@ from pathlib import Path
 
 from newsletter.config import config_from_dict
 from newsletter.models import Issue, Item, Subscriber
-from newsletter.personalize import MessageFactory
-from newsletter.render import DEFAULT_TEMPLATES, render_issue
+from newsletter.personalize.message import MessageFactory
+from newsletter.render.issue import DEFAULT_TEMPLATES, render_issue
 
 TARGET_HTML_BYTES = 30_000
 SECTIONS = ("World", "Science", "Technology")

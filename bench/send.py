@@ -68,12 +68,12 @@ concurrency = 4
 
 def child_setup(config_file: str, n: int) -> None:
     """Import n subscribers and save a built issue (personalisation tokens in both bodies)."""
-    from newsletter import tokens
+    from newsletter.render import placeholders as tokens
     from newsletter.config import load_config
-    from newsletter.frozen import save_rendered
+    from newsletter.render.saved import save_rendered
     from newsletter.models import Rendered
-    from newsletter.store import get_engine
-    from newsletter.subscribers import SubscriberStore
+    from newsletter.db import get_engine
+    from newsletter.subscribers.store import SubscriberStore
 
     config = load_config(config_file)
     csv_file = Path(config_file).parent / "subscribers.csv"
@@ -96,7 +96,7 @@ def child_setup(config_file: str, n: int) -> None:
 def child_send(config_file: str) -> None:
     """Send issue "bench" and print {sent, elapsed, rss_mb} as JSON."""
     from newsletter.config import load_config
-    from newsletter.deliver import send_issue
+    from newsletter.pipeline import send_issue
 
     report = send_issue(load_config(config_file), "bench")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -11,7 +11,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from .errors import IssueError
-from .frozen import write_atomic
+from .files import write_atomic
 from .models import Issue, Item
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")

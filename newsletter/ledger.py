@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .errors import SubscriberError
 from .models import Subscriber
-from .store import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
+from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
 
 log = logging.getLogger(__name__)
 

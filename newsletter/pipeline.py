@@ -1,28 +1,41 @@
-"""The whole story in one place: sources → items in an issue file → render once → deliver."""
+"""The whole story, one readable function per step: compose, build, send, and the automatic digest.
+
+    sources ─▶ extract ─▶ summarize ─▶ issues/ID.toml ─▶ render once ─▶ personalise ─▶ backend ─▶ ledger
+
+The CLI, the scheduler and the web app call these functions; they never run the stages in
+sequence themselves. Each stage lives in its own subpackage (articles, summarize, render,
+personalize, backends, delivery); stage modules that need trafilatura, feedparser, MJML or
+premailer are imported where they are used, so `status` or `send` start without paying for them.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import frozen, issues
+from . import issues
 from .config import Config
-from .errors import IssueError, RenderError, SourceError
+from .errors import ChecksFailed, IssueError, SourceError
 from .models import Article, Item, RawDocument, Rendered
 
-# The stage modules (trafilatura, feedparser, MJML, premailer) are imported where they are used:
-# commands such as `status` or `send` then start without paying for them.
-
 if TYPE_CHECKING:
+    from .articles.duplicates import DuplicateGuard
+    from .delivery.send import SendReport
+    from .models import Delivery
     from .summarize import Summarizer
 
 log = logging.getLogger(__name__)
 
 _FETCH_THREADS = 4      # fetching is I/O bound; extraction and summaries stay on one thread
+
+Progress = Callable[[int, int], None]   # (rows done in this run, rows to do in this run)
 
 
 @dataclass
@@ -34,14 +47,6 @@ class AddReport:
     failed: list[tuple[str, str]] = field(default_factory=list)    # (source, one-line error)
 
 
-class ChecksFailed(RenderError):
-    """The pre-send checks found problems and --strict asked to treat them as errors."""
-
-    def __init__(self, issue_id: str, problems: list[str]):
-        super().__init__(f"issue {issue_id!r}: {len(problems)} pre-send check(s) failed; nothing saved")
-        self.problems = problems
-
-
 @dataclass
 class BuildReport:
     """What `build` produced: the render, where it was saved, and the pre-send warnings."""
@@ -51,84 +56,51 @@ class BuildReport:
     warnings: list[str]
 
 
-def normalise_url(url: str) -> str:
-    """Return url without fragment and trailing slash, for duplicate detection."""
-    url = url.split("#", 1)[0].strip()
-    return url[:-1] if url.endswith("/") else url
+# -- compose: sources → items in the issue file ----------------------------------------------------
+
+def add_sources(config: Config, issue_id: str, sources: list[str], *, section: str = "",
+                force: bool = False, url: str | None = None, summarizer: str | None = None) -> AddReport:
+    """Fetch, extract and summarise each source and append an item per article to the issue file.
+
+    sources are URLs, file paths or "-" (stdin); a source already in the issue or in a sent issue
+    is skipped (unless force). Returns the AddReport; raises IssueError for the issue file,
+    ConfigError for the summariser, SourceError when url is given with several sources.
+    """
+    from .articles.duplicates import DuplicateGuard
+    from .articles.sources import is_url
+    from .summarize import make_summarizer
+
+    if url and len(sources) != 1:
+        raise SourceError("--url names the address of one source; give exactly one")
+    guard = DuplicateGuard(config, issue_id, force)
+    report = AddReport()
+    todo = []
+    for source in sources:
+        why = guard.reason(source) if is_url(source) else None
+        if why:
+            report.skipped.append((source, why))
+        else:
+            todo.append(source)
+    docs = list(zip(todo, _fetch_all(config, todo)))
+    compose_items(docs, section, guard, report, make_summarizer(config.summarize, summarizer), url)
+    issues.append_items(config.paths.issues, issue_id, report.added)
+    return report
 
 
-def item_from_article(article: Article, summary: str, section: str, url: str | None = None) -> Item:
-    """Return the issue Item for an extracted and summarised article."""
-    return Item(url=url or article.url or "", title=article.title or (url or article.url or ""),
-                summary=summary, source=article.site_name, author=article.author,
-                date=article.date, image=article.image,
-                image_alt=article.title if article.image else "", section=section)
+def add_feed(config: Config, issue_id: str, feed: str, *, since: datetime | None = None,
+             limit: int | None = None, section: str = "", force: bool = False) -> AddReport:
+    """Append the feed's recent items (newest first, at most limit); raises SourceError for the feed."""
+    from .articles.feeds import read_feed
 
-
-def _sent_urls(config: Config, exclude: str) -> set[str]:
-    """Return the URLs of every item in issues that were already sent (besides exclude)."""
-    from .ledger import Ledger
-    from .store import get_engine
-
-    urls: set[str] = set()
-    for issue_id, _when in Ledger(get_engine(config)).sent_issues():
-        if issue_id == exclude:
-            continue
-        try:
-            sent = issues.load_issue(config.paths.issues, issue_id)
-        except IssueError:
-            continue        # a sent issue whose file was removed blocks nothing
-        urls.update(normalise_url(i.url) for i in sent.items if i.url)
-    return urls
-
-
-class _DuplicateGuard:
-    """Knows the URLs already in this issue and in sent issues; says why a URL must be skipped."""
-
-    def __init__(self, config: Config, issue_id: str, force: bool):
-        current = issues.load_issue(config.paths.issues, issue_id)
-        self.in_issue = {normalise_url(i.url) for i in current.items if i.url}
-        self.in_sent = set() if force else _sent_urls(config, issue_id)
-        self.force = force
-
-    def reason(self, url: str) -> str | None:
-        """Return why url is a duplicate, or None; remembers nothing."""
-        if self.force or not url:
-            return None
-        key = normalise_url(url)
-        if key in self.in_issue:
-            return "already in this issue"
-        if key in self.in_sent:
-            return "already in an issue that was sent"
-        return None
-
-    def remember(self, url: str) -> None:
-        """Count url as part of the issue from now on."""
-        if url:
-            self.in_issue.add(normalise_url(url))
-
-
-def _fetch_all(config: Config, sources: list[str]) -> list[RawDocument | SourceError]:
-    """Fetch every source (URLs in parallel); return a document or the error for each, in order."""
-    from .sources import fetch, is_url
-
-    def one(source: str) -> RawDocument | SourceError:
-        try:
-            return fetch(source, config.fetch)
-        except SourceError as err:
-            return err
-    remote = sum(1 for s in sources if is_url(s))
-    if remote < 2:
-        return [one(s) for s in sources]
-    with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
-        return list(pool.map(one, sources))
+    entries = read_feed(feed, config.fetch, since=since, limit=limit)
+    return add_sources(config, issue_id, [e.url for e in entries if e.url], section=section, force=force)
 
 
 def compose_items(docs: list[tuple[str, RawDocument | SourceError]], section: str,
-                  guard: _DuplicateGuard, report: AddReport, summarizer: "Summarizer",
+                  guard: "DuplicateGuard", report: AddReport, summarizer: "Summarizer",
                   url: str | None = None) -> None:
     """Extract and summarise each fetched document into report.added; failures go to report.failed."""
-    from .extract import extract
+    from .articles.extract import extract
 
     for source, doc in docs:
         if isinstance(doc, SourceError):
@@ -149,42 +121,37 @@ def compose_items(docs: list[tuple[str, RawDocument | SourceError]], section: st
         report.added.append(item_from_article(article, summary, section, link))
 
 
-def add_sources(config: Config, issue_id: str, sources: list[str], *, section: str = "",
-                force: bool = False, url: str | None = None, summarizer: str | None = None) -> AddReport:
-    """Append an item per source to the issue; returns the report, raises IssueError/ConfigError."""
-    from .sources import is_url
-    from .summarize import make_summarizer
-
-    if url and len(sources) != 1:
-        raise SourceError("--url names the address of one source; give exactly one")
-    guard = _DuplicateGuard(config, issue_id, force)
-    report = AddReport()
-    todo = []
-    for source in sources:
-        why = guard.reason(source) if is_url(source) else None
-        if why:
-            report.skipped.append((source, why))
-        else:
-            todo.append(source)
-    docs = list(zip(todo, _fetch_all(config, todo)))
-    compose_items(docs, section, guard, report, make_summarizer(config.summarize, summarizer), url)
-    issues.append_items(config.paths.issues, issue_id, report.added)
-    return report
+def item_from_article(article: Article, summary: str, section: str, url: str | None = None) -> Item:
+    """Return the issue Item for an extracted and summarised article."""
+    return Item(url=url or article.url or "", title=article.title or (url or article.url or ""),
+                summary=summary, source=article.site_name, author=article.author,
+                date=article.date, image=article.image,
+                image_alt=article.title if article.image else "", section=section)
 
 
-def add_feed(config: Config, issue_id: str, feed: str, *, since: datetime | None = None,
-             limit: int | None = None, section: str = "", force: bool = False) -> AddReport:
-    """Append the feed's recent items (newest first, at most limit); raises SourceError for the feed."""
-    from .sources import read_feed
+def _fetch_all(config: Config, sources: list[str]) -> list[RawDocument | SourceError]:
+    """Fetch every source (URLs in parallel); return a document or the error for each, in order."""
+    from .articles.sources import fetch, is_url
 
-    entries = read_feed(feed, config.fetch, since=since, limit=limit)
-    return add_sources(config, issue_id, [e.url for e in entries if e.url], section=section, force=force)
+    def one(source: str) -> RawDocument | SourceError:
+        try:
+            return fetch(source, config.fetch)
+        except SourceError as err:
+            err.source = err.source or source
+            return err
+    remote = sum(1 for s in sources if is_url(s))
+    if remote < 2:
+        return [one(s) for s in sources]
+    with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
+        return list(pool.map(one, sources))
 
+
+# -- build: the issue file → one render, saved -------------------------------------------------------
 
 def is_frozen(config: Config, issue_id: str) -> bool:
     """Return True once any message of the issue was queued: its render may no longer change."""
+    from .db import get_engine
     from .ledger import Ledger
-    from .store import get_engine
 
     return Ledger(get_engine(config)).is_frozen(issue_id)
 
@@ -193,9 +160,11 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False) -> Build
     """Render the issue once and save email.html, email.txt, preview.eml; raises IssueError/RenderError.
 
     With strict, any pre-send warning raises ChecksFailed and nothing is saved."""
-    from .checks import check_rendered
-    from .personalize import sample_message
-    from .render import render_issue
+    from .files import write_atomic
+    from .personalize.message import sample_message
+    from .render import saved
+    from .render.checks import check_rendered
+    from .render.issue import render_issue
 
     issue = issues.load_issue(config.paths.issues, issue_id)
     if is_frozen(config, issue_id):
@@ -205,44 +174,114 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False) -> Build
     warnings = check_rendered(rendered, issue)
     if strict and warnings:
         raise ChecksFailed(issue_id, warnings)
-    folder = frozen.save_rendered(config.paths.state, rendered)
+    folder = saved.save_rendered(config.paths.state, rendered)
     preview = sample_message(rendered, config, config.delivery.default_list)
-    frozen.write_atomic(folder / frozen.PREVIEW_FILE, preview)
+    write_atomic(folder / saved.PREVIEW_FILE, preview)
     return BuildReport(rendered=rendered, folder=folder, warnings=warnings)
 
 
-DEMO_ISSUE = "sample"
-ARTICLE_SUFFIXES = (".html", ".htm", ".txt", ".md")
+# -- send: the saved render × each subscriber → backend, through the ledger --------------------------
 
+def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, retry_unknown: bool = False,
+               dry_run: bool = False, progress: Progress | None = None,
+               halt: threading.Event | None = None) -> "SendReport":
+    """Send the saved render of issue_id to every active subscriber of the list not yet sent to.
 
-@dataclass
-class DemoReport:
-    """What the demo did: the issue composed and built, the list imported, and the send's result."""
-
-    issue_id: str
-    added: AddReport | None
-    build: BuildReport | None
-    imported: object
-    sent: object
-    outbox: Path
-
-
-def run_demo(config: Config, progress=None) -> DemoReport:
-    """Compose the sample issue from articles/, import the sample list and deliver it; idempotent."""
-    from .deliver import send_issue
-    from .store import get_engine
+    Returns a SendReport. Raises IssueError (never built, being sent elsewhere), SubscriberError
+    (unknown or empty list), ConfigError (the backend cannot connect or log in: raised before any
+    row is claimed), DeliveryError (the backend failed in a way that stops the run; what went out
+    is recorded) and SendStopped when halt (or SIGINT/SIGTERM) stopped it part-way.
+    """
+    from .backends.base import make_backend
+    from .db import get_engine
+    from .delivery import send
+    from .delivery.lock import send_lock
+    from .ledger import Ledger
+    from .personalize.message import MessageFactory
+    from .render.saved import load_rendered
     from .subscribers import SubscriberStore
 
-    added = None
-    if not issues.issue_path(config.paths.issues, DEMO_ISSUE).exists():
-        issues.create_issue(config.paths.issues, DEMO_ISSUE, "This week in science and space",
-                            intro="The stories we enjoyed this week, each in a few sentences.")
-        articles = sorted(p for p in (config.root / "articles").iterdir()
-                          if p.suffix.lower() in ARTICLE_SUFFIXES)
-        added = add_sources(config, DEMO_ISSUE, [str(p) for p in articles])
-    build = None if is_frozen(config, DEMO_ISSUE) else build_issue(config, DEMO_ISSUE)
-    store = SubscriberStore(get_engine(config))
-    imported = store.import_csv(config.paths.subscribers / "sample.csv", config.delivery.default_list)
-    sent = send_issue(config, DEMO_ISSUE, progress=progress)
-    return DemoReport(issue_id=DEMO_ISSUE, added=added, build=build, imported=imported, sent=sent,
-                      outbox=config.delivery.file.dir / DEMO_ISSUE)
+    started = time.monotonic()
+    list_name = list_name or config.delivery.default_list
+    rendered = load_rendered(config.paths.state, issue_id)        # the render `build` froze
+    engine = get_engine(config)
+    ledger, store = Ledger(engine), SubscriberStore(engine)
+    if list_name not in ledger.lists_of(issue_id):
+        store.require_list(list_name)
+    factory = MessageFactory(rendered, config, list_name=list_name)   # personalises per subscriber
+    report = send.SendReport(issue_id=issue_id, list_name=list_name, dry_run=dry_run)
+    if dry_run:
+        send.dry_run(report, factory, ledger, store, retry_unknown)
+    else:
+        with send_lock(config.paths.state, engine, issue_id):
+            # Opening connects and logs in: bad credentials stop here, before any row is touched.
+            with make_backend(config) as backend:
+                send.deliver(report, ledger, backend, factory, config.delivery,
+                             retry_unknown=retry_unknown, progress=progress, halt=halt)
+    return send.finish_report(report, ledger, started)
+
+
+def send_test(config: Config, issue_id: str, address: str, *, list_name: str | None = None) -> "Delivery":
+    """Send one copy of issue_id to address with "[TEST]" before the subject, outside the ledger.
+
+    Uses the subscriber's own name and fields when address is on the list. Returns the Delivery;
+    raises SubscriberError (bad address), IssueError (never built), ConfigError or DeliveryError.
+    """
+    from .backends.base import make_backend
+    from .db import get_engine
+    from .delivery.send import send_one
+    from .models import Subscriber
+    from .personalize.message import MessageFactory
+    from .render.saved import load_rendered
+    from .subscribers import SubscriberStore, normalise_address
+
+    list_name = list_name or config.delivery.default_list
+    email = normalise_address(address)
+    rendered = load_rendered(config.paths.state, issue_id)
+    known = SubscriberStore(get_engine(config)).get(email, list_name)
+    subscriber = Subscriber(email=email, list=list_name,
+                            name=known.name if known else "", fields=known.fields if known else {})
+    factory = MessageFactory(rendered, config, list_name=list_name, test=True)
+    with make_backend(config) as backend:
+        result = send_one(backend, factory, factory.recipient(subscriber))
+    log.info("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
+    return result
+
+
+# -- the automatic digest: the feeds' new items → an issue, built (then sent by the scheduler) ------
+
+@dataclass
+class DigestCompose:
+    """What composing an automatic issue did: its item count and the feeds that could not be read."""
+
+    items: int
+    failed_feeds: list[str]
+
+
+def compose_digest(config: Config, issue_id: str, since: datetime | None, day: date,
+                   title: str) -> DigestCompose:
+    """Create (or top up, after a crash) the automatic issue from the [sources] feeds' entries
+    published since the cut-off, newest first, until schedule.max_items; returns DigestCompose.
+
+    URLs already in a sent issue are skipped, so the issue tops up from the next-newest entries.
+    Raises IssueError for the issue file and ConfigError for the summariser.
+    """
+    from .articles.feeds import feed_candidates
+
+    if not issues.issue_path(config.paths.issues, issue_id).exists():
+        issues.create_issue(config.paths.issues, issue_id, title, day)
+    candidates, failed = feed_candidates(config.sources.feeds, config.fetch, since)
+    limit = config.schedule.max_items
+    count = len(issues.load_issue(config.paths.issues, issue_id).items)
+    queue = list(candidates)
+    while count < limit and queue:
+        batch, queue = queue[:limit - count], queue[limit - count:]
+        for order in sorted({c.order for c in batch}):
+            group = [c for c in batch if c.order == order]
+            report = add_sources(config, issue_id, [c.url for c in group], section=group[0].section)
+            for source, why in report.failed:
+                log.warning("automatic digest %s: %s", issue_id, why if source in why else f"{source}: {why}")
+            for source, why in report.skipped:
+                log.info("automatic digest %s: %s skipped, %s", issue_id, source, why)
+        count = len(issues.load_issue(config.paths.issues, issue_id).items)
+    return DigestCompose(items=count, failed_feeds=failed)

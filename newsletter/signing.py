@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from itsdangerous import BadSignature, SignatureExpired, Signer as _ItsSigner, TimestampSigner
 from itsdangerous.signer import SigningAlgorithm
 
-from .errors import ConfigError, SubscriberError
+from .errors import ConfigError, TokenError
 
 if TYPE_CHECKING:
     from .config import Config
@@ -29,10 +29,6 @@ CONFIRM_SALT = "newsletter.confirm"
 _MIN_KEY_CHARS = 16
 _warned_lock = threading.Lock()
 _warned: set[str] = set()
-
-
-class TokenError(SubscriberError):
-    """A token was forged, altered, cut, expired or is not one of ours."""
 
 
 class _Blake2bMAC(SigningAlgorithm):

@@ -8,7 +8,7 @@ from typing import Any
 
 from newsletter.config import Config, config_from_dict
 from newsletter.models import Rendered
-from newsletter.tokens import new_nonce, token
+from newsletter.render.placeholders import new_nonce, token
 
 SECRET = "personalize-tests-key-0123456789abcdef"
 BASE_URL = "https://news.example.org"

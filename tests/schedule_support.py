@@ -18,12 +18,12 @@ from typing import Any
 
 import tomlkit
 
-from newsletter import tokens
+from newsletter.render import placeholders as tokens
 from newsletter.config import Config, load_config
-from newsletter.frozen import save_rendered
+from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
-from newsletter.store import get_engine
-from newsletter.subscribers import SubscriberStore
+from newsletter.db import get_engine
+from newsletter.subscribers.store import SubscriberStore
 
 SCAFFOLD_ARTICLES = Path(__file__).resolve().parent.parent / "newsletter" / "scaffold" / "articles"
 

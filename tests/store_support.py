@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from newsletter import tokens
+from newsletter.render import placeholders as tokens
 from newsletter.config import Config, config_from_dict
-from newsletter.frozen import save_rendered
+from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
-from newsletter.store import dispose_engines
+from newsletter.db import dispose_engines
 
 PG_ENV = "NEWSLETTER_TEST_POSTGRES_URL"
 

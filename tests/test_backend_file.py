@@ -13,7 +13,7 @@ from newsletter.backends.http import HTTPBackend
 from newsletter.backends.smtp import SMTPBackend
 from newsletter.errors import ConfigError
 from newsletter.models import Delivery, Subscriber
-from newsletter.personalize import MessageFactory
+from newsletter.personalize.message import MessageFactory
 
 from personalize_support import SECRET, make_config, rendered_issue
 

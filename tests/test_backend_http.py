@@ -10,8 +10,8 @@ from newsletter.backends.base import make_backend
 from newsletter.backends.http import HTTPBackend
 from newsletter.errors import ConfigError, RecipientRejected, TransientDeliveryError
 from newsletter.models import Delivery, Subscriber
-from newsletter.personalize import MessageFactory
-from newsletter.tokens import ANY_TOKEN
+from newsletter.personalize.message import MessageFactory
+from newsletter.render.placeholders import ANY_TOKEN
 
 from mail_servers import DeferFirst, HTTPMailAPIServer
 from personalize_support import SECRET, make_config, rendered_issue

@@ -11,7 +11,7 @@ from newsletter.backends.base import make_backend
 from newsletter.backends.smtp import SMTPBackend
 from newsletter.errors import ConfigError, TransientDeliveryError
 from newsletter.models import Delivery, Subscriber
-from newsletter.personalize import MessageFactory
+from newsletter.personalize.message import MessageFactory
 
 from mail_servers import SMTPTestServer, free_port, make_certs
 from personalize_support import SECRET, make_config, rendered_issue

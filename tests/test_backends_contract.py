@@ -14,8 +14,8 @@ import pytest
 from newsletter.backends.base import Backend, make_backend
 from newsletter.errors import ConfigError, RecipientRejected, TransientDeliveryError
 from newsletter.models import Delivery, Subscriber
-from newsletter.personalize import MessageFactory
-from newsletter.tokens import ANY_TOKEN
+from newsletter.personalize.message import MessageFactory
+from newsletter.render.placeholders import ANY_TOKEN
 
 from mail_servers import DeferFirst, HTTPMailAPIServer, SMTPTestServer, accept_all, make_certs
 from personalize_support import SECRET, make_config, rendered_issue

@@ -6,13 +6,13 @@ import dataclasses
 
 import pytest
 
-from newsletter.checks import check_personalised, check_rendered
+from newsletter.render.checks import check_personalised, check_rendered
 from newsletter.config import config_from_dict
 from newsletter.models import Issue
 from render_support import NONCE, load_issue
 
-from newsletter.render import render_issue
-from newsletter.tokens import html_template, text_template, token
+from newsletter.render.issue import render_issue
+from newsletter.render.placeholders import html_template, text_template, token
 
 VALUES = {"name": "Ada", "email": "ada@example.net",
           "unsubscribe_url": "https://news.example.org/u/abc",

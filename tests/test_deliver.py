@@ -11,14 +11,14 @@ import pytest
 
 from mail_servers import DeferFirst, HTTPMailAPIServer, SMTPTestServer, free_port
 from newsletter.backends.base import Backend
-from newsletter.deliver import send_issue, send_test
+from newsletter.pipeline import send_issue, send_test
 from newsletter.errors import ConfigError, DeliveryError, IssueError, SubscriberError, TransientDeliveryError
 from newsletter.ledger import Ledger
 from newsletter.models import Delivery
-from newsletter.ratelimit import RateLimiter
-from newsletter.sendlock import send_lock
-from newsletter.store import get_engine
-from newsletter.subscribers import SubscriberStore
+from newsletter.delivery.pacing import RateLimiter
+from newsletter.delivery.lock import send_lock
+from newsletter.db import get_engine
+from newsletter.subscribers.store import SubscriberStore
 from store_support import db_url, make_config, smtp_delivery, write_csv, write_issue  # noqa: F401
 
 TOKEN = re.compile(r"NLT[0-9a-f]{16}_")

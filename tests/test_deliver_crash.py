@@ -17,8 +17,8 @@ from sqlalchemy import select
 from mail_servers import SMTPTestServer
 from newsletter.config import load_config
 from newsletter.ledger import Ledger
-from newsletter.store import deliveries, dispose_engines, get_engine
-from newsletter.subscribers import SubscriberStore
+from newsletter.db import deliveries, dispose_engines, get_engine
+from newsletter.subscribers.store import SubscriberStore
 from store_support import write_csv, write_issue
 
 SUBSCRIBERS = 300

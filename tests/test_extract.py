@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.errors import SourceError
-from newsletter.extract import extract, html_to_text
+from newsletter.articles.extract import extract, html_to_text
 from newsletter.models import RawDocument
 
 ARTICLES = Path(__file__).parent / "data" / "articles"   # the raw seed sample

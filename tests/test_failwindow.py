@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from newsletter.failwindow import FailureWindow
+from newsletter.delivery.pacing import FailureWindow
 
 
 def test_a_full_window_with_too_many_failures_pauses():

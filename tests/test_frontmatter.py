@@ -1,7 +1,7 @@
 """Front matter in saved text/Markdown articles gives the item its link, title and byline."""
 
-from newsletter.extract import extract
-from newsletter.frontmatter import split_front_matter
+from newsletter.articles.extract import extract
+from newsletter.articles.frontmatter import split_front_matter
 from newsletter.models import RawDocument
 
 BODY = ("A long enough first paragraph of the article body, so the extractor keeps it as text.\n\n"

@@ -6,8 +6,8 @@ import pytest
 
 from newsletter.errors import SubscriberError
 from newsletter.ledger import Ledger, Outcome
-from newsletter.store import engine_for_url
-from newsletter.subscribers import SubscriberStore
+from newsletter.db import engine_for_url
+from newsletter.subscribers.store import SubscriberStore
 from store_support import db_url  # noqa: F401 - a fixture
 
 
@@ -104,7 +104,7 @@ def test_deferred_rows_are_claimed_again_and_released_rows_keep_their_attempts(l
     assert [c.row_id for c in again] == [claimed[0].row_id]       # only deferred rows
     ledger.record([Outcome(again[0].row_id, "sent")])
     from sqlalchemy import select
-    from newsletter.store import deliveries
+    from newsletter.db import deliveries
     with ledger.engine.connect() as conn:
         attempts = dict(conn.execute(select(deliveries.c.id, deliveries.c.attempts)).all())
     assert attempts[claimed[0].row_id] == 2 and attempts[claimed[1].row_id] == 0

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from newsletter.errors import ConfigError
 from newsletter.models import Recipient, Subscriber
-from newsletter.personalize import MessageFactory, message_id, sample_message
+from newsletter.personalize.message import MessageFactory, message_id, sample_message
 from newsletter.signing import Signer
-from newsletter.tokens import ANY_TOKEN
+from newsletter.render.placeholders import ANY_TOKEN
 
 from personalize_support import BASE_URL, SECRET, make_config, rendered_issue
 

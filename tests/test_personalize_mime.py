@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from newsletter.errors import ConfigError
-from newsletter.mime import QPTemplate, check_header, crlf, encode_phrase, html_escape, qp
-from newsletter.tokens import html_template, text_template, token
+from newsletter.personalize.mime import QPTemplate, check_header, crlf, encode_phrase, html_escape, qp
+from newsletter.render.placeholders import html_template, text_template, token
 
 NONCE = "0123456789abcdef"
 FIELDS = ("name", "email", "unsubscribe_url", "view_url")

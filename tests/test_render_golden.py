@@ -13,7 +13,7 @@ import pytest
 
 from newsletter.config import config_from_dict
 from newsletter.models import Issue, Item
-from newsletter.render import render_issue
+from newsletter.render.issue import render_issue
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "golden"

@@ -8,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mail_servers import SMTPTestServer
-from newsletter import issues, jobs
-from newsletter.deliver import send_issue
+from newsletter import issues
+from newsletter.schedule import jobs
+from newsletter.pipeline import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedtables import claim_digest, engine_for, get_digest
-from newsletter.schedtime import cron_trigger, latest_fire
-from newsletter.scheduler import AUTO_JOB_ID, job_scheduler, list_jobs, schedule_auto, unschedule
+from newsletter.schedule.records import claim_digest, engine_for, get_digest
+from newsletter.schedule.times import cron_trigger, latest_fire
+from newsletter.schedule.scheduler import AUTO_JOB_ID, job_scheduler, list_jobs, schedule_auto, unschedule
 from schedule_support import Daemon, Site, add_subscribers, per_address, wait_for, write_config
 
 READERS = 3

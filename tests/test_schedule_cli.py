@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.deliver import send_issue
-from newsletter.scheduler import list_jobs
-from newsletter.store import dispose_engines
+from newsletter.pipeline import send_issue
+from newsletter.schedule.scheduler import list_jobs
+from newsletter.db import dispose_engines
 from schedule_support import add_subscribers, write_built_issue, write_config
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from mail_servers import SMTPTestServer, free_port
 from newsletter.ledger import Ledger
-from newsletter.schedlock import Lease
-from newsletter.schedtables import engine_for, get_job, set_job_state
-from newsletter.scheduler import add_send_job, job_scheduler, list_jobs, schedule_send
+from newsletter.schedule.lease import Lease
+from newsletter.schedule.records import engine_for, get_job, set_job_state
+from newsletter.schedule.scheduler import add_send_job, job_scheduler, list_jobs, schedule_send
 from schedule_support import Daemon, add_subscribers, per_address, wait_for, write_built_issue, write_config
 from store_support import db_url  # noqa: F401 - the fixture: SQLite, and PostgreSQL when available
 

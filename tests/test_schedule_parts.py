@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.errors import ConfigError
-from newsletter.schedlock import Lease, LeaseKeeper, process_alive, process_start
-from newsletter.schedtime import (ScheduleError, auto_issue_id, cron_trigger, crontab_weekdays, latest_fire,
+from newsletter.schedule.lease import Lease, LeaseKeeper, process_alive, process_start
+from newsletter.schedule.times import (ScheduleError, auto_issue_id, cron_trigger, crontab_weekdays, latest_fire,
                                   parse_at, parse_duration)
-from newsletter.store import engine_for_url
+from newsletter.db import engine_for_url
 from store_support import db_url  # noqa: F401 - the fixture: SQLite, and PostgreSQL when available
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from mail_servers import SMTPTestServer, free_port
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.store import dispose_engines, get_engine
-from newsletter.subscribers import SubscriberStore
+from newsletter.db import dispose_engines, get_engine
+from newsletter.subscribers.store import SubscriberStore
 from store_support import write_csv, write_issue
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from newsletter.config import FetchSection
 from newsletter.errors import SourceError
-from newsletter.sources import FeedEntry, fetch, parse_since, read_feed
+from newsletter.articles.feeds import FeedEntry, parse_since, read_feed
+from newsletter.articles.sources import fetch
 
 DATA = Path(__file__).parent / "data"
 PAGES = Path(__file__).resolve().parent.parent / "articles"   # the project's sample pages

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from newsletter.errors import ConfigError
-from newsletter.store import engine_for_url, get_engine, write_transaction
+from newsletter.db import engine_for_url, get_engine, write_transaction
 from store_support import db_url, make_config  # noqa: F401 - db_url is a fixture
 
 
@@ -64,7 +64,7 @@ def test_sqlite_folder_that_cannot_be_created(tmp_path):
 def test_processes_starting_together_all_get_the_tables(db_url):
     # Several commands (send, the web app, the scheduler) may open a fresh database at once.
     # Each process imports first, then all open the database at the same agreed instant.
-    code = ("import sys, time; from newsletter.store import engine_for_url; from sqlalchemy import inspect; "
+    code = ("import sys, time; from newsletter.db import engine_for_url; from sqlalchemy import inspect; "
             "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
             "print(sorted(inspect(engine_for_url(sys.argv[1])).get_table_names()))")
     start = f"{time.time() + 1.5:.3f}"

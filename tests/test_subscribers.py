@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.errors import SubscriberError
-from newsletter.store import dispose_engines, engine_for_url
-from newsletter.subscribers import SubscriberStore, normalise_address
+from newsletter.db import dispose_engines, engine_for_url
+from newsletter.subscribers.store import SubscriberStore, normalise_address
 from store_support import db_url, write_csv  # noqa: F401 - db_url is a fixture
 
 SAMPLE = Path(__file__).resolve().parent.parent / "subscribers" / "sample.csv"

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.store import dispose_engines
+from newsletter.db import dispose_engines
 
 SAMPLE = Path(__file__).resolve().parent.parent / "subscribers" / "sample.csv"
 

@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter import sentences
+from newsletter.summarize import sentences
 from newsletter.config import SummarizeSection
 from newsletter.errors import ConfigError, SourceError
-from newsletter.extract import extract
+from newsletter.articles.extract import extract
 from newsletter.models import Article, RawDocument
-from newsletter.summarize import LeadSummarizer, Summarizer, candidates, make_summarizer
-from newsletter.summarize_llm import LLMSummarizer
-from newsletter.summarize_rank import RankSummarizer
+from newsletter.summarize import LeadSummarizer, Summarizer, make_summarizer
+from newsletter.summarize.base import candidates
+from newsletter.summarize.llm import LLMSummarizer
+from newsletter.summarize.rank import RankSummarizer
 
 SEED = Path(__file__).parent / "data" / "articles" / "space-diplomacy.txt"
 SEED_FORBIDDEN = [

@@ -12,7 +12,7 @@ from werkzeug import Request, Response
 from newsletter.config import LLMSection, SummarizeSection
 from newsletter.errors import ConfigError, SourceError
 from newsletter.models import Article
-from newsletter.summarize_llm import MAX_ARTICLE_CHARS, LLMSummarizer, clean_answer, fit_words
+from newsletter.summarize.llm import MAX_ARTICLE_CHARS, LLMSummarizer, clean_answer, fit_words
 
 KEY = "sk-test-secret-0123456789"
 ARTICLE = Article(text="The council approved two thousand street trees on Tuesday.\n\n"

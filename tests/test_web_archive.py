@@ -7,10 +7,10 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from newsletter.frozen import save_rendered
+from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
-from newsletter.personalize import MessageFactory
-from newsletter.tokens import ANY_TOKEN, new_nonce, token
+from newsletter.personalize.message import MessageFactory
+from newsletter.render.placeholders import ANY_TOKEN, new_nonce, token
 from newsletter.web import create_app
 from newsletter.web.security import ARCHIVE_CSP
 from web_support import BASE_URL, SECRET, body_text, make_config, mark_sent, parse, store

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from newsletter.deliver import send_issue
-from newsletter.frozen import save_rendered
+from newsletter.pipeline import send_issue
+from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
-from newsletter.tokens import new_nonce, token
+from newsletter.render.placeholders import new_nonce, token
 from newsletter.web import serve_in_thread
 from mail_servers import SMTPTestServer, free_port
 from web_support import SECRET, confirm_link, mail_to, make_config, settle, status_of, store

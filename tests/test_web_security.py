@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from newsletter.store import get_engine
+from newsletter.db import get_engine
 from newsletter.web import create_app
-from newsletter.web.jobs import BackgroundJobs
+from newsletter.web.background import BackgroundJobs
 from newsletter.web.ratelimit import RateLimiter
 from newsletter.web.security import PAGE_CSP
 from newsletter.web.theme import contrast, make_theme

@@ -16,8 +16,8 @@ from mail_servers import SMTPTestServer
 from newsletter.config import Config, config_from_dict
 from newsletter.ledger import Ledger, Outcome
 from newsletter.signing import Signer
-from newsletter.store import get_engine
-from newsletter.subscribers import SubscriberStore
+from newsletter.db import get_engine
+from newsletter.subscribers.store import SubscriberStore
 
 SECRET = "web-tests-secret-key-0123456789abcdef"
 BASE_URL = "http://newsletter.test"

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import ConfigError, DeliveryError
+from .. import plugins
+from ..errors import DeliveryError
 from ..models import Delivery, Recipient, Rendered
 
 if TYPE_CHECKING:
     from ..config import Config
 
-ENTRY_POINT_GROUP = "newsletter.backends"
+ENTRY_POINT_GROUP = plugins.BACKENDS
 
 
 class MessageSource(Protocol):
@@ -69,26 +68,10 @@ class Backend(ABC):
 
 def backend_class(name: str) -> type[Backend]:
     """Return the Backend class registered as name, or given as "pkg.mod:Class"; raises ConfigError."""
-    if ":" in name:
-        mod_name, _, cls_name = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(mod_name), cls_name)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"delivery.backend: cannot load {name!r}: {err}") from err
-    else:
-        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-        if not found:
-            known = ", ".join(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}))
-            raise ConfigError(f"delivery.backend: unknown backend {name!r} (known: {known})")
-        try:
-            cls = found[0].load()
-        except Exception as err:  # a broken plugin is a config problem, not a crash
-            raise ConfigError(f"delivery.backend: plugin {name!r} failed to load: {err}") from err
-    if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        raise ConfigError(f"delivery.backend: {name!r} is not a newsletter Backend")
-    return cls
+    return plugins.load_class(plugins.BACKENDS, name, Backend, key="delivery.backend", kind="backend")
 
 
 def make_backend(config: "Config") -> Backend:
     """Return the configured backend, not yet opened; raises ConfigError."""
-    return backend_class(config.delivery.backend)(config)
+    name = config.delivery.backend
+    return plugins.create(backend_class(name), config, key="delivery.backend", name=name)

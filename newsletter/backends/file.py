@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DeliveryError
-from ..frozen import write_atomic
+from ..files import write_atomic
 from ..models import Delivery, Recipient
 from .base import Backend, MessageSource
 

@@ -12,9 +12,9 @@ from typing import Any
 import requests
 
 from ..errors import DeliveryError
-from ..mime import html_escape
+from ..personalize.mime import html_escape
 from ..models import Delivery, Recipient, Rendered
-from ..tokens import Template, html_template, text_template
+from ..render.placeholders import Template, html_template, text_template
 from .base import MessageSource
 
 # Headers every API takes as fields of its own; the rest travel as custom headers.

@@ -8,7 +8,7 @@ from json.encoder import encode_basestring as _enc      # the C encoder json.dum
 from operator import itemgetter
 from typing import Any
 
-from ..mime import html_escape
+from ..personalize.mime import html_escape
 from ..models import Recipient
 from .payloads import Templated
 

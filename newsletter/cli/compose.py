@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from .. import issues, pipeline
-from ..errors import ConfigError, SourceError
-from . import cli
+from ..errors import ChecksFailed, ConfigError, SourceError
+from .group import cli
 from .common import AppContext, pass_app, say, warn
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
@@ -94,7 +94,7 @@ def add(app: AppContext, sources: tuple[str, ...], issue_id: str, section: str, 
     if sources:
         report = pipeline.add_sources(config, issue_id, list(sources), section=section, force=force,
                                       url=url, summarizer=summarizer)
-    from ..sources import parse_since
+    from ..articles.feeds import parse_since
 
     cutoff = parse_since(since) if since else None
     for feed in feeds:
@@ -120,7 +120,7 @@ def build(app: AppContext, issue_id: str, strict: bool) -> None:
     """Render the issue once: state/issues/ID/email.html, email.txt and preview.eml."""
     try:
         report = pipeline.build_issue(app.config, issue_id, strict=strict)
-    except pipeline.ChecksFailed as err:
+    except ChecksFailed as err:
         for problem in err.problems:
             click.echo(f"error: {problem}", err=True)
         raise

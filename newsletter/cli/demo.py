@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import pipeline
-from . import cli
+from ..demo import run_demo
+from .group import cli
 from .common import AppContext, pass_app, say, warn
 from .send import print_summary, sending_progress
 
@@ -14,7 +14,7 @@ def demo(app: AppContext) -> None:
     """Compose the sample digest from articles/, import subscribers/sample.csv and deliver it."""
     config = app.config
     with sending_progress() as progress:
-        report = pipeline.run_demo(config, progress=progress)
+        report = run_demo(config, progress=progress)
     if report.added is not None:
         for _source, err in report.added.failed:
             warn(err)

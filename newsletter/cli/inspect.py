@@ -9,7 +9,7 @@ import click
 
 from ..config import Config, load_config
 from ..models import Article
-from . import cli
+from .group import cli
 from .common import AppContext, pass_app, say
 
 
@@ -23,8 +23,8 @@ def _config(app: AppContext) -> Config:
 def _article(app: AppContext, source: str) -> tuple[Config, Article]:
     """Return the config and the article extracted from source; raises SourceError."""
     # Imported here: trafilatura takes a tenth of a second to load, and other commands need none of it.
-    from ..extract import extract
-    from ..sources import fetch
+    from ..articles.extract import extract
+    from ..articles.sources import fetch
 
     config = _config(app)
     return config, extract(fetch(source, config.fetch))

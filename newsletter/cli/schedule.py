@@ -11,12 +11,12 @@ from datetime import datetime
 
 import click
 
-from .. import scheduler
+from ..schedule import scheduler
 from ..config import Config
-from ..schedlock import Lease
-from ..schedtables import engine_for
-from ..schedtime import zone
-from . import cli
+from ..schedule.lease import Lease
+from ..schedule.records import engine_for
+from ..schedule.times import zone
+from .group import cli
 from .common import AppContext, pass_app, say, warn
 
 
@@ -102,10 +102,11 @@ def _daemon_logging() -> None:
 @pass_app
 def run(app: AppContext, poll: float) -> None:
     """Run the scheduler in the foreground until SIGTERM or Ctrl-C; serves the web app if [web] enabled."""
-    from ..daemon import Daemon
+    from ..schedule.daemon import Daemon
+    from ..web import serve_in_thread
 
     _daemon_logging()
-    daemon = Daemon(app.config, poll=poll)
+    daemon = Daemon(app.config, poll=poll, serve_web=serve_in_thread)
 
     def _on_signal(signum: int, _frame: object) -> None:
         """Ask the daemon to stop."""

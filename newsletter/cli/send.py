@@ -14,13 +14,14 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.text import Text
 
-from ..deliver import SendReport, send_issue, send_test
+from ..delivery.send import SendReport
+from ..pipeline import send_issue, send_test
 from ..errors import DeliveryError
 from ..ledger import STATES, Ledger
-from ..mime import encode_addr_spec
-from ..personalize import message_id
-from ..store import get_engine
-from . import cli
+from ..personalize.mime import encode_addr_spec
+from ..personalize.message import message_id
+from ..db import get_engine
+from .group import cli
 from .common import AppContext, pass_app, say, warn
 
 PLAIN_EVERY = 5.0      # seconds between progress lines when not on a terminal

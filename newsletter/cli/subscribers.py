@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from ..errors import SubscriberError
-from ..store import STATUSES, get_engine
-from ..subscribers import SubscriberStore
-from . import cli
+from ..db import STATUSES, get_engine
+from ..subscribers.store import SubscriberStore
+from .group import cli
 from .common import AppContext, pass_app, say, warn
 
 MAX_ERRORS_SHOWN = 50

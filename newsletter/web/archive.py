@@ -12,9 +12,9 @@ from flask import Blueprint, Response, abort
 from flask.typing import ResponseReturnValue
 
 from ..errors import IssueError
-from ..frozen import META_FILE, load_rendered, render_dir
-from ..store import as_utc
-from ..tokens import html_template
+from ..render.saved import META_FILE, load_rendered, render_dir
+from ..db import as_utc
+from ..render.placeholders import html_template
 from .context import Services, page, services
 from .security import ARCHIVE_CSP
 from .validate import is_issue_id, language

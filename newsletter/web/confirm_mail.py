@@ -13,9 +13,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ..backends.base import make_backend
 from ..config import Config
 from ..errors import ConfigError, DeliveryError
-from ..mime import check_header, encode_addr_spec
+from ..personalize.mime import check_header, encode_addr_spec
 from ..models import Delivery, Recipient, Rendered
-from ..tokens import html_template, new_nonce, text_template, token
+from ..render.placeholders import html_template, new_nonce, text_template, token
 from .theme import make_theme
 from .validate import language
 

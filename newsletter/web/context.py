@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from flask import Response, current_app, make_response, render_template
 
-from .jobs import BackgroundJobs
+from .background import BackgroundJobs
 from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..ledger import Ledger
     from ..models import Subscriber
     from ..signing import Signer
-    from ..subscribers import SubscriberStore
+    from ..subscribers.store import SubscriberStore
 
 EXTENSION = "newsletter"
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from waitress.server import BaseWSGIServer, create_server
 
 from ..config import Config
 from ..errors import ConfigError
+from .app import create_app
 from .context import EXTENSION
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ def serve(config: Config, host: str, port: int,
 
     on_ready, when given, is called with the listening URL once the socket is bound.
     """
-    from . import create_app    # here, not at the top: the package imports this module
-
     server = _bind(create_app(config), host, port, {})
     url = _url(str(server.effective_host), int(server.effective_port))
     log.debug("web app listening on %s", url)     # on_ready (the CLI) tells the user
@@ -95,7 +94,6 @@ def serve_in_thread(config: Config, host: str | None = None, port: int | None = 
     """
     host = config.web.host if host is None else host
     port = config.web.port if port is None else port
-    from . import create_app
 
     socket_map: dict = {}
     app = create_app(config)

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from ..errors import NewsletterError, SubscriberError
 from ..models import Subscriber
-from ..subscribers import address_key, normalise_address
+from ..subscribers.store import address_key, normalise_address
 from .confirm_mail import send_confirmation
 from .context import Services, page, services, subscriber_from_token
 from .validate import clean_email_field, clean_name

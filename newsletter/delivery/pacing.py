@@ -1,0 +1,112 @@
+"""Pacing of a send run: the rate limit, the failure window that pauses a run, and SIGINT/SIGTERM as a stop request.
+
+Everything the send loop consults between messages to decide how fast to go and whether to go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from itertools import islice, repeat
+
+
+class RateLimiter:
+    """Spaces sends so that at most `rate` messages per second go out (rate <= 0: no limit)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()     # when the next message may leave
+
+    def acquire(self, n: int = 1, stop: threading.Event | None = None) -> bool:
+        """Wait until n messages may be sent; return False when stop was set while waiting."""
+        if self.rate <= 0:
+            return not (stop is not None and stop.is_set())
+        with self._lock:
+            now = time.monotonic()
+            # Idle time is not saved up: a long pause does not allow a burst afterwards.
+            start = max(self._next, now)
+            self._next = start + n / self.rate
+        wait = start - now
+        if wait > 0:
+            if stop is not None:
+                return not stop.wait(wait)
+            time.sleep(wait)
+        return not (stop is not None and stop.is_set())
+
+
+class FailureWindow:
+    """The last `size` outcomes (True = failed); add() says when the failures pass `ratio` of a full window.
+
+    size 0 never pauses.
+    """
+
+    def __init__(self, size: int, ratio: float):
+        self._window: deque[bool] = deque(maxlen=max(0, size))
+        self._ratio = ratio
+        self.bad = 0                                # failures in the window
+
+    def __len__(self) -> int:
+        return len(self._window)
+
+    def add(self, failed: bool) -> bool:
+        """Add one outcome; return True when the full window now holds too many failures."""
+        window = self._window
+        if window.maxlen == 0:
+            return False
+        if len(window) == window.maxlen:
+            self.bad -= window[0]                   # the oldest outcome drops out of the window
+        window.append(failed)
+        self.bad += failed
+        return self._too_many()
+
+    def add_successes(self, n: int) -> bool:
+        """Add n successful outcomes at once; return what the last of n add(False) calls would have."""
+        window = self._window
+        if window.maxlen == 0 or n <= 0:
+            return False
+        room = window.maxlen - len(window)
+        if room > 0:
+            # Filling the window is the only moment successes can make it "too many": from then
+            # on they only push failures out.
+            take = min(room, n)
+            window.extend(repeat(False, take))
+            n -= take
+            if self._too_many():
+                return True
+        if n:
+            if self.bad:
+                self.bad -= sum(islice(window, 0, min(n, len(window))))   # the oldest drop out
+            window.extend(repeat(False, n))
+        return False
+
+    def _too_many(self) -> bool:
+        """Return True when the window is full and its failures exceed the ratio."""
+        return len(self._window) == self._window.maxlen and self.bad > self._ratio * len(self._window)
+
+
+@contextlib.contextmanager
+def signals_set(event: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM only set event; the previous handlers come back after.
+
+    A KeyboardInterrupt raised at an arbitrary line could fall between claiming rows and handing
+    them to a worker, leaving them "sending" for no reason; an event the loop checks at its own
+    safe points cannot. Outside the main thread (the scheduler's workers) signals are not ours.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_stop(_signum: int, _frame: object) -> None:
+        event.set()
+
+    previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

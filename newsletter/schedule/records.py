@@ -1,0 +1,182 @@
+"""The scheduler's own records: what was scheduled (beside APScheduler's jobs) and each automatic digest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy.engine import Engine
+
+from ..config import Config
+from .lease import ensure_tables
+from ..db import get_engine, write_transaction
+
+sched_metadata = MetaData()
+
+# One row per job we asked APScheduler to run. APScheduler deletes a one-off job from its store
+# as it hands it to a worker thread, before it has run: after a crash (even SIGKILL) these rows
+# say which sends were due or in progress, so the next `newsletter run` schedules them again.
+scheduled_jobs = Table(
+    "scheduled_jobs", sched_metadata,
+    Column("job_id", String(200), primary_key=True),
+    Column("kind", String(10), nullable=False),            # send | auto
+    Column("issue_id", String(200), nullable=False, default=""),
+    Column("list", String(200), nullable=False, default=""),   # "" = delivery.default_list
+    Column("cron", String(200), nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("run_at", Float, nullable=False),               # send: when due; auto: when registered
+    Column("state", String(20), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+# send jobs: scheduled → running → done | failed; or missed, cancelled. auto jobs: active | cancelled.
+OPEN_JOB_STATES = ("scheduled", "running")
+
+# One row per firing of the automatic digest, keyed by the issue id that derives from its time.
+auto_digests = Table(
+    "auto_digests", sched_metadata,
+    Column("issue_id", String(200), primary_key=True),
+    Column("fired_at", Float, nullable=False, unique=True),   # the cron time it belongs to (UNIX)
+    Column("state", String(20), nullable=False),
+    Column("items", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+# building → draft (review) | sending → sent; or skipped (too few new items), failed (could not
+# build), cancelled (a draft whose deadline send was unscheduled).
+UNFINISHED_DIGEST = ("building", "sending")
+COUNTS_AS_ISSUE = ("draft", "sending", "sent")      # "since the previous automatic issue" means these
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """Our record of one scheduled job."""
+
+    job_id: str
+    kind: str
+    issue_id: str
+    list: str
+    cron: str
+    timezone: str
+    run_at: float
+    state: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """Our record of one automatic digest firing."""
+
+    issue_id: str
+    fired_at: float
+    state: str
+    items: int
+    detail: str
+
+
+def engine_for(config: Config) -> Engine:
+    """Return the project's engine with the scheduler's tables created; raises ConfigError."""
+    engine = get_engine(config)
+    ensure_tables(engine, sched_metadata)
+    return engine
+
+
+def save_job(engine: Engine, record: JobRecord) -> None:
+    """Insert or replace the record of a job (rescheduling an id starts it afresh)."""
+    t = scheduled_jobs
+    values = {k: getattr(record, k) for k in ("kind", "issue_id", "list", "cron", "timezone",
+                                              "run_at", "state", "detail")}
+    with write_transaction(engine) as conn:
+        done = conn.execute(update(t).where(t.c.job_id == record.job_id)
+                            .values(**values, updated_at=time.time()))
+        if done.rowcount == 0:
+            conn.execute(insert(t).values(job_id=record.job_id, **values, updated_at=time.time()))
+
+
+def get_job(engine: Engine, job_id: str) -> JobRecord | None:
+    """Return our record of job_id, or None."""
+    t = scheduled_jobs
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.job_id == job_id)).first()
+    return None if row is None else JobRecord(*(getattr(row, f) for f in JobRecord.__dataclass_fields__))
+
+
+def jobs_in(engine: Engine, states: tuple[str, ...]) -> list[JobRecord]:
+    """Return our job records in one of states, oldest due first."""
+    t = scheduled_jobs
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.state.in_(states)).order_by(t.c.run_at)).all()
+    return [JobRecord(*(getattr(r, f) for f in JobRecord.__dataclass_fields__)) for r in rows]
+
+
+def set_job_state(engine: Engine, job_id: str, state: str, detail: str = "",
+                  only_from: tuple[str, ...] | None = None) -> bool:
+    """Set a job record's state (only when it is in only_from, if given); return whether it changed."""
+    t = scheduled_jobs
+    query = update(t).where(t.c.job_id == job_id)
+    if only_from is not None:
+        query = query.where(t.c.state.in_(only_from))
+    with write_transaction(engine) as conn:
+        return conn.execute(query.values(state=state, detail=detail[:2000],
+                                         updated_at=time.time())).rowcount == 1
+
+
+def get_digest(engine: Engine, issue_id: str) -> DigestRecord | None:
+    """Return the record of the automatic issue issue_id, or None."""
+    t = auto_digests
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.issue_id == issue_id)).first()
+    return None if row is None else DigestRecord(row.issue_id, row.fired_at, row.state, row.items, row.detail)
+
+
+def claim_digest(engine: Engine, issue_id: str, fired_at: float) -> DigestRecord:
+    """Return the record of this firing, creating it as "building" the first time."""
+    t = auto_digests
+    with write_transaction(engine) as conn:
+        row = conn.execute(select(t).where(t.c.issue_id == issue_id)).first()
+        if row is None:
+            conn.execute(insert(t).values(issue_id=issue_id, fired_at=fired_at, state="building",
+                                          items=0, detail="", updated_at=time.time()))
+            return DigestRecord(issue_id, fired_at, "building", 0, "")
+    return DigestRecord(row.issue_id, row.fired_at, row.state, row.items, row.detail)
+
+
+def set_digest(engine: Engine, issue_id: str, state: str, *, items: int | None = None,
+               detail: str = "", only_from: tuple[str, ...] | None = None) -> bool:
+    """Set an automatic issue's state (and item count); return whether a row changed."""
+    t = auto_digests
+    values: dict = {"state": state, "detail": detail[:2000], "updated_at": time.time()}
+    if items is not None:
+        values["items"] = items
+    query = update(t).where(t.c.issue_id == issue_id)
+    if only_from is not None:
+        query = query.where(t.c.state.in_(only_from))
+    with write_transaction(engine) as conn:
+        return conn.execute(query.values(**values)).rowcount == 1
+
+
+def previous_issue_time(engine: Engine, before: float) -> float | None:
+    """Return when the latest automatic issue before this firing fired (skipped ones don't count)."""
+    t = auto_digests
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.fired_at).where(t.c.fired_at < before,
+                                                       t.c.state.in_(COUNTS_AS_ISSUE))
+                            .order_by(t.c.fired_at.desc()).limit(1)).scalar()
+
+
+def first_firing(engine: Engine) -> float | None:
+    """Return when the earliest recorded automatic digest fired (any state), or None."""
+    t = auto_digests
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.fired_at).order_by(t.c.fired_at).limit(1)).scalar()
+
+
+def digests_in(engine: Engine, states: tuple[str, ...]) -> list[DigestRecord]:
+    """Return the automatic issues in one of states, oldest first."""
+    t = auto_digests
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.state.in_(states)).order_by(t.c.fired_at)).all()
+    return [DigestRecord(r.issue_id, r.fired_at, r.state, r.items, r.detail) for r in rows]

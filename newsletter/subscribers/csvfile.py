@@ -1,0 +1,189 @@
+"""CSV import and export of subscriber lists: returns ImportReport / row counts, raises SubscriberError."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import SubscriberError
+from ..db import STATUSES
+
+from .addresses import address_key, normalise_address
+
+if TYPE_CHECKING:
+    from .store import SubscriberStore
+
+BATCH = 1000
+EMAIL_HEADERS = {"email", "e-mail", "email address", "email_address", "mail"}
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts per outcome and the rejected rows as (line number, message)."""
+
+    added: int = 0
+    updated: int = 0          # existing subscriber whose name, fields or status changed
+    unchanged: int = 0        # existing subscriber, nothing new in the file
+    kept_suppressed: int = 0  # unsubscribed/bounced/complained: left exactly as they were
+    duplicates: int = 0       # rows repeating an address seen earlier in the same file (merged)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _dialect(first_line: str) -> str:
+    """Return the delimiter of a header line: a comma, or ; / tab as spreadsheets write them."""
+    if "," not in first_line:
+        for candidate in (";", "\t"):
+            if candidate in first_line:
+                return candidate
+    return ","
+
+
+def _header(cells: list[str], where: str) -> tuple[int, int | None, int | None, list[str]]:
+    """Return (email column, name column, status column, column names); raises SubscriberError."""
+    names = [c.strip() for c in cells]
+    lowered = [n.lower() for n in names]
+    seen: set[str] = set()
+    for n in lowered:
+        if n and n in seen:
+            raise SubscriberError(f"{where}: line 1: column {n!r} appears twice in the header")
+        seen.add(n)
+    emails = [i for i, n in enumerate(lowered) if n in EMAIL_HEADERS]
+    if len(emails) != 1:
+        raise SubscriberError(f"{where}: line 1: the header needs exactly one 'email' column "
+                              f"(found: {', '.join(n or '(blank)' for n in names) or 'nothing'})")
+    name = lowered.index("name") if "name" in lowered else None
+    status = lowered.index("status") if "status" in lowered else None
+    # A blank header cell still keeps its values (nothing is lost): they get a positional name.
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    return emails[0], name, status, names
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """Yield (line number, record, "") for good rows and (line number, None, message) for bad ones."""
+
+    where = str(path)
+    try:
+        # surrogateescape: a stray non-UTF-8 byte spoils its own row, not the whole file.
+        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as err:
+        raise SubscriberError(f"{where}: cannot read: {err.strerror or err}") from err
+    with handle:
+        first = handle.readline()
+        if not first.strip():
+            raise SubscriberError(f"{where}: empty file (expected a header line with an 'email' column)")
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=_dialect(first), strict=True)
+        try:
+            header = next(reader)
+        except csv.Error as err:
+            raise SubscriberError(f"{where}: line 1: unreadable header: {err}") from err
+        email_col, name_col, status_col, names = _header(header, where)
+        prev_end = reader.line_num
+        while True:
+            start = prev_end + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                prev_end = reader.line_num
+                span = f" (the record runs to line {prev_end}: an unbalanced quote?)" if prev_end > start else ""
+                yield start, None, f"malformed CSV: {err}{span}"
+                continue
+            prev_end = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue                              # blank line
+            if any("\udc80" <= ch <= "\udcff" for c in cells for ch in c):
+                yield start, None, "not valid UTF-8 text"
+                continue
+            if len(cells) > len(names):
+                yield start, None, f"{len(cells)} values but the header has {len(names)} columns"
+                continue
+            cells = cells + [""] * (len(names) - len(cells))
+            try:
+                email = normalise_address(cells[email_col])
+            except SubscriberError as err:
+                yield start, None, str(err)
+                continue
+            status = cells[status_col].strip().lower() if status_col is not None else ""
+            if status and status not in STATUSES:
+                yield start, None, f"unknown status {status!r} (known: {', '.join(STATUSES)})"
+                continue
+            skip = {email_col, name_col, status_col}
+            fields = {names[i]: v.strip() for i, v in enumerate(cells) if i not in skip and v.strip()}
+            yield start, {"key": address_key(email), "email": email, "status": status or None,
+                          "name": cells[name_col].strip() if name_col is not None else "",
+                          "fields": fields, "line": start}, ""
+
+
+def _fold(into: dict[str, Any], later: dict[str, Any]) -> None:
+    """Merge a later duplicate row into an earlier one: later non-empty values win."""
+    if later["name"]:
+        into["name"] = later["name"]
+    into["fields"] = {**into["fields"], **later["fields"]}
+    if later["status"]:
+        into["status"] = later["status"]
+
+
+def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_name: str) -> "ImportReport":
+    """Import a CSV file into list_name in batched transactions; returns the ImportReport."""
+
+    if not list_name or not list_name.strip():
+        raise SubscriberError("a list name cannot be empty")
+    report = ImportReport()
+    seen: set[str] = set()
+    batch: dict[str, dict[str, Any]] = {}
+    for line, record, message in read_rows(Path(path)):
+        if record is None:
+            report.errors.append((line, message))
+            continue
+        key = record["key"]
+        if key in seen:
+            report.duplicates += 1
+            if key in batch:
+                _fold(batch[key], record)
+                continue
+        seen.add(key)
+        batch[key] = record
+        if len(batch) >= BATCH:
+            store.merge_batch(list_name, list(batch.values()), report)
+            batch = {}
+    if batch:
+        store.merge_batch(list_name, list(batch.values()), report)
+    return report
+
+
+def export_file(store: "SubscriberStore", out: str | os.PathLike[str] | TextIO, list_name: str,
+                status: str | None = None) -> int:
+    """Write list_name to out as CSV (email, name, status, then custom fields); returns the row count."""
+    store.require_list(list_name)
+    # First pass collects the custom columns so the header is complete; both passes stream.
+    extra: dict[str, None] = {}
+    for sub in store.iter_subscribers(list_name, status):
+        extra.update(dict.fromkeys(sub.fields))
+    columns = ["email", "name", "status", *[k for k in extra if k.lower() not in ("email", "name", "status")]]
+    if isinstance(out, (str, os.PathLike)):
+        try:
+            handle: TextIO = open(out, "w", encoding="utf-8", newline="")
+        except OSError as err:
+            raise SubscriberError(f"{out}: cannot write: {err.strerror or err}") from err
+        with handle:
+            return _write(handle, store, list_name, status, columns)
+    return _write(out, store, list_name, status, columns)
+
+
+def _write(handle: TextIO | io.StringIO, store: "SubscriberStore", list_name: str,
+           status: str | None, columns: list[str]) -> int:
+    """Write the header and one row per subscriber to handle; returns the row count."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(columns)
+    n = 0
+    for sub in store.iter_subscribers(list_name, status):
+        writer.writerow([sub.email, sub.name, sub.status, *[sub.fields.get(k, "") for k in columns[3:]]])
+        n += 1
+    return n
