@@ -8,15 +8,31 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import (JSON, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint, create_engine, event, exc)
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    exc,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from .errors import ConfigError
+from .models import SubscriberStatus
+from .timeutil import as_utc, utcnow  # noqa: F401 - re-exported for the stores
 
 if TYPE_CHECKING:
     from .config import Config
@@ -27,8 +43,8 @@ metadata = MetaData()
 
 # Subscriber states. Only "active" receives issues; the last three are suppressions that an
 # import never undoes (only an explicit set_status, e.g. a confirmed web sign-up, does).
-STATUSES = ("active", "unconfirmed", "unsubscribed", "bounced", "complained")
-SUPPRESSED = frozenset({"unsubscribed", "bounced", "complained"})
+STATUSES = tuple(SubscriberStatus)
+SUPPRESSED = frozenset({SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
 
 subscribers = Table(
     "subscribers", metadata,
@@ -79,18 +95,6 @@ deliveries = Table(
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
-
-
-def utcnow() -> datetime:
-    """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """Return value as an aware UTC datetime (SQLite hands back naive ones), or None."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 def get_engine(config: "Config") -> Engine:

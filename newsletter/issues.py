@@ -14,6 +14,8 @@ from .errors import IssueError
 from .files import write_atomic
 from .models import Issue, Item
 
+# The one issue-id rule (file names, state folders, archive URLs, job ids): letters, digits, ".",
+# "_" and "-", at most 64, starting with a letter or digit, never ".." (no path can be formed).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _ISSUE_KEYS = {"id", "title", "date", "intro", "preheader", "items"}
 _ITEM_KEYS = {f.name for f in dataclasses.fields(Item)}
@@ -26,11 +28,21 @@ _HEADER = """\
 """
 
 
+def is_issue_id(value: str) -> bool:
+    """Return True when value is a valid issue id (see _ID)."""
+    return bool(_ID.match(value or "")) and ".." not in value
+
+
+def archive_url(base_url: str, issue_id: str) -> str:
+    """Return the public URL of a sent issue in the web archive (the emails' "view online" link)."""
+    return f"{base_url.rstrip('/')}/archive/{issue_id}"
+
+
 def check_issue_id(issue_id: str) -> str:
-    """Return issue_id when it is a safe file name; raise IssueError otherwise."""
-    if not _ID.match(issue_id or ""):
+    """Return issue_id when it is a valid issue id; raise IssueError otherwise."""
+    if not is_issue_id(issue_id):
         raise IssueError(f"invalid issue id {issue_id!r}: use letters, digits, '.', '_' or '-' "
-                         "(at most 64, starting with a letter or digit)")
+                         "(at most 64, starting with a letter or digit, no '..')")
     return issue_id
 
 
@@ -138,4 +150,4 @@ def list_issue_ids(issues_dir: Path) -> list[str]:
     """Return the ids of the issue files in issues_dir, sorted."""
     if not issues_dir.is_dir():
         return []
-    return sorted(p.stem for p in issues_dir.glob("*.toml") if _ID.match(p.stem))
+    return sorted(p.stem for p in issues_dir.glob("*.toml") if is_issue_id(p.stem))

@@ -11,12 +11,23 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, Integer, Text, bindparam, func, insert, literal, select, type_coerce, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    Text,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import SubscriberError
-from .models import Subscriber
 from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
+from .errors import SubscriberError
+from .models import DeliveryState, IssueState, Subscriber, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +36,9 @@ _D, _S, _I = deliveries, subscribers, issues
 # pending: never attempted; sending: claimed, its message may be on the wire; deferred: a
 # temporary failure, tried again by the next run; unknown: was "sending" when a run died, so it
 # may or may not have arrived (resent only on request); skipped: no longer subscribed at send time.
-STATES = ("pending", "sending", "sent", "deferred", "bounced", "failed", "unknown", "skipped")
-OPEN_STATES = ("pending", "sending", "deferred")      # an issue is not finished while any remain
+STATES = tuple(DeliveryState)
+# An issue is not finished while any of these remain.
+OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED)
 # Rows per recording UPDATE (6 parameters each: under SQLite's 32,766 and PostgreSQL's 65,535).
 # The send loop records whole tasks, so its few statement sizes stay in the driver's cache.
 RECORD_SLICE = 5000
@@ -91,7 +103,8 @@ def _bind(column: Any, dialect: Any) -> Any:
 
 def _claimable(retry_unknown: bool) -> tuple[str, ...]:
     """Return the row states a run may claim."""
-    return ("pending", "deferred", "unknown") if retry_unknown else ("pending", "deferred")
+    return ((DeliveryState.PENDING, DeliveryState.DEFERRED, DeliveryState.UNKNOWN) if retry_unknown
+            else (DeliveryState.PENDING, DeliveryState.DEFERRED))
 
 
 class Ledger:
@@ -112,15 +125,15 @@ class Ledger:
             if conn.execute(select(_I.c.id).where(_I.c.id == issue_id, _I.c.list == list_name)).first():
                 return self._count(conn, issue_id, list_name)
             active = conn.execute(select(func.count()).select_from(_S).where(
-                _S.c.list == list_name, _S.c.status == "active")).scalar_one()
+                _S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE)).scalar_one()
             if not active:
                 raise SubscriberError(f"list {list_name!r} has no active subscriber: nothing to send")
-            conn.execute(insert(_I).values(id=issue_id, list=list_name, state="sending", started_at=now))
+            conn.execute(insert(_I).values(id=issue_id, list=list_name, state=IssueState.SENDING, started_at=now))
             source = select(
-                literal(issue_id), _S.c.list, _S.c.id, _S.c.email, literal("pending"),
+                literal(issue_id), _S.c.list, _S.c.id, _S.c.email, literal(DeliveryState.PENDING.value),
                 literal(0, Integer), literal(""), literal(""), literal(""),
                 literal(now, DateTime(timezone=True)),
-            ).where(_S.c.list == list_name, _S.c.status == "active").order_by(_S.c.id)
+            ).where(_S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE).order_by(_S.c.id)
             conn.execute(insert(_D).from_select(
                 ["issue_id", "list", "subscriber_id", "email", "status", "attempts", "message_id",
                  "provider_id", "reply", "updated_at"], source))
@@ -137,7 +150,7 @@ class Ledger:
     def recover(self, issue_id: str) -> int:
         """Turn rows left "sending" by a run that died into "unknown"; return how many there were."""
         with write_transaction(self.engine) as conn:
-            result = conn.execute(update(_D).where(_D.c.issue_id == issue_id, _D.c.status == "sending")
+            result = conn.execute(update(_D).where(_D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)
                                   .values(status="unknown", updated_at=utcnow(),
                                           reply="in flight when an earlier run stopped: may or may not have arrived"))
         if result.rowcount:
@@ -169,7 +182,7 @@ class Ledger:
             claimed: list[Claimed] = []
             gone: list[dict[str, Any]] = []
             for row_id, sub_id, email, name, fields, status in rows:     # tuples: fast at 50k rows/s
-                if status == "active":
+                if status == SubscriberStatus.ACTIVE:
                     # tuple.__new__ skips the Python-level __new__ a NamedTuple adds (same object).
                     claimed.append(_tuple_new(Claimed, (row_id, sub_id, email, name or "", _fields(fields),
                                                         "active", list_name)))
@@ -185,7 +198,7 @@ class Ledger:
                 conn.execute(update(_D).where(
                     _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
                     _D.c.id <= last, _D.c.status.in_(claimable))
-                    .values(status="sending", attempts=_D.c.attempts + 1, updated_at=now))
+                    .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=now))
         return claimed, len(gone), last
 
     def claim_rows(self, row_ids: Sequence[int]) -> list[Claimed]:
@@ -196,11 +209,11 @@ class Ledger:
             rows = conn.execute(
                 select(_D.c.id, _D.c.list, _D.c.subscriber_id, _D.c.email, _S.c.name, _S.c.fields, _S.c.status)
                 .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
-                .where(_D.c.id.in_(list(row_ids)), _D.c.status == "deferred", _S.c.status == "active")
+                .where(_D.c.id.in_(list(row_ids)), _D.c.status == DeliveryState.DEFERRED, _S.c.status == SubscriberStatus.ACTIVE)
                 .order_by(_D.c.id)).all()
             if rows:
                 conn.execute(update(_D).where(_D.c.id.in_([r.id for r in rows]))
-                             .values(status="sending", attempts=_D.c.attempts + 1, updated_at=utcnow()))
+                             .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=utcnow()))
         return [Claimed(r.id, r.subscriber_id, r.email, r.name or "", dict(r.fields or {}), "active", r.list)
                 for r in rows]
 
@@ -236,9 +249,9 @@ class Ledger:
                     f"updated_at = {mark} FROM (VALUES {rows}) AS v WHERE deliveries.id = v.column1",
                     (stamp, *chain.from_iterable(part)))
             if "bounced" in map(_status, outcomes):          # a scan in C: bounces are rare
-                bounced = [{"b_sid": o.subscriber_id} for o in outcomes if o.status == "bounced" and o.subscriber_id]
+                bounced = [{"b_sid": o.subscriber_id} for o in outcomes if o.status == DeliveryState.BOUNCED and o.subscriber_id]
                 if bounced:
-                    conn.execute(update(_S).where(_S.c.id == bindparam("b_sid"), _S.c.status == "active")
+                    conn.execute(update(_S).where(_S.c.id == bindparam("b_sid"), _S.c.status == SubscriberStatus.ACTIVE)
                                  .values(status="bounced", updated_at=utcnow()), bounced)
 
     def finish(self, issue_id: str, list_name: str) -> str:
@@ -247,7 +260,7 @@ class Ledger:
             still_open = conn.execute(select(_D.c.id).where(
                 _D.c.issue_id == issue_id, _D.c.list == list_name,
                 _D.c.status.in_(OPEN_STATES)).limit(1)).first()
-            state = "sending" if still_open else "sent"
+            state = IssueState.SENDING if still_open else IssueState.SENT
             conn.execute(update(_I).where(_I.c.id == issue_id, _I.c.list == list_name, _I.c.state != state)
                          .values(state=state, finished_at=None if still_open else utcnow()))
         return state
@@ -289,7 +302,7 @@ class Ledger:
         """Return (issue id, when it finished) for every issue sent to at least one list, oldest first."""
         finished = func.min(_I.c.finished_at)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(_I.c.id, finished).where(_I.c.state == "sent")
+            rows = conn.execute(select(_I.c.id, finished).where(_I.c.state == IssueState.SENT)
                                 .group_by(_I.c.id).order_by(finished, _I.c.id)).all()
         return [(issue_id, as_utc(when)) for issue_id, when in rows]
 
@@ -299,7 +312,7 @@ class Ledger:
             states = set(conn.execute(select(_I.c.state).where(_I.c.id == issue_id)).scalars())
         if not states:
             return None
-        return "sending" if "sending" in states else "sent"
+        return IssueState.SENDING if IssueState.SENDING in states else IssueState.SENT
 
     def is_frozen(self, issue_id: str) -> bool:
         """Return True once issue_id has ledger rows (its recipients and content are fixed)."""

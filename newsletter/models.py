@@ -1,9 +1,67 @@
-"""Plain data passed between the pipeline's stages (frozen dataclasses, no behaviour)."""
+"""Plain data passed between the pipeline's stages (frozen dataclasses, no behaviour), and the
+states of each state machine (one StrEnum each; a member equals its string in the database)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class SubscriberStatus(StrEnum):
+    """A subscriber's consent state in one list; the last three are suppressions."""
+
+    ACTIVE = "active"
+    UNCONFIRMED = "unconfirmed"       # signed up, double opt-in not yet confirmed
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"               # a permanent failure for this address
+    COMPLAINED = "complained"         # marked a message as spam
+
+
+class DeliveryState(StrEnum):
+    """A ledger row (one issue × one subscriber): pending → sending → sent, or another outcome."""
+
+    PENDING = "pending"               # planned, never tried
+    SENDING = "sending"               # claimed by a run: on the wire or about to be
+    SENT = "sent"
+    DEFERRED = "deferred"             # temporary failures: the next run tries again
+    BOUNCED = "bounced"               # permanent failure for this address
+    FAILED = "failed"                 # this message cannot be built or sent (not the address)
+    UNKNOWN = "unknown"               # a run died while it was sending: maybe delivered
+    SKIPPED = "skipped"               # unsubscribed or removed after the issue was planned
+
+
+class IssueState(StrEnum):
+    """An issue's delivery to a list: sending until no row is open, then sent."""
+
+    SENDING = "sending"
+    SENT = "sent"
+
+
+class JobState(StrEnum):
+    """A scheduled job: send jobs scheduled → running → done | failed, or missed, cancelled;
+    the automatic digest's job is active until cancelled."""
+
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+    ACTIVE = "active"
+
+
+class DigestState(StrEnum):
+    """One firing of the automatic digest: building → draft (review) | sending → sent; or skipped
+    (too few new items), failed (could not build), cancelled (a draft whose send was unscheduled)."""
+
+    BUILDING = "building"
+    DRAFT = "draft"
+    SENDING = "sending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from itsdangerous import BadSignature, SignatureExpired, Signer as _ItsSigner, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import Signer as _ItsSigner
 from itsdangerous.signer import SigningAlgorithm
 
 from .errors import ConfigError, TokenError

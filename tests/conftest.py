@@ -1,8 +1,18 @@
-"""Shared pytest setup: keep tests off the user's config and network."""
+"""Shared pytest setup and fixtures: every test runs in its own folder, off the user's config and
+the network; `db_url` gives a fresh SQLite file or a private PostgreSQL schema.
+
+Markers: `postgres` (the PostgreSQL half of `db_url`; skipped unless NEWSLETTER_TEST_POSTGRES_URL
+names a server) and `browser` (drives Debian's chromium through Playwright).
+"""
+
+from __future__ import annotations
 
 import os
+import secrets
 
 import pytest
+
+from newsletter.db import dispose_engines
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +22,43 @@ def _isolated_env(monkeypatch, tmp_path):
         if key.startswith("NEWSLETTER_") and key != "NEWSLETTER_TEST_POSTGRES_URL":
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+PG_ENV = "NEWSLETTER_TEST_POSTGRES_URL"
+
+
+def _pg_schema_url(base: str, schema: str) -> str:
+    """Return base with a search_path option that points every connection at schema."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+def _pg_admin(base: str):
+    """Return an autocommit psycopg connection to the database of the SQLAlchemy URL base."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    return psycopg.connect(host=url.host or "127.0.0.1", port=url.port or 5432, user=url.username,
+                           password=url.password, dbname=url.database, autocommit=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """Yield a fresh database URL: a SQLite file in tmp_path, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'newsletter.db'}"
+        dispose_engines()
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    schema = f"nl_test_{secrets.token_hex(6)}"
+    with _pg_admin(base) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _pg_schema_url(base, schema)
+    finally:
+        dispose_engines()
+        with _pg_admin(base) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

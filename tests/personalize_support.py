@@ -6,8 +6,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from newsletter.config import Config, config_from_dict
+from newsletter.config import Config
 from newsletter.models import Rendered
+from config_support import NEWSLETTER, build_config
 from newsletter.render.placeholders import new_nonce, token
 
 SECRET = "personalize-tests-key-0123456789abcdef"
@@ -49,14 +50,6 @@ def rendered_issue(issue_id: str = "2026-w48", *, items: int = 3, subject: str =
 
 def make_config(root: Path, **sections: Any) -> Config:
     """Return a Config for tests under root; sections are merged over a sensible newsletter table."""
-    data: dict[str, Any] = {
-        "newsletter": {"name": "Test Weekly", "sender": "Test Weekly <news@example.org>",
-                       "base_url": BASE_URL, "reply_to": "Editor <editor@example.org>"},
-        "signing": {"secret_env": "NEWSLETTER_SECRET_KEY"},
-    }
-    for key, value in sections.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return config_from_dict(data, root)
+    newsletter = {"base_url": BASE_URL, "reply_to": "Editor <editor@example.org>", **sections.pop("newsletter", {})}
+    signing = {"secret_env": "NEWSLETTER_SECRET_KEY", **sections.pop("signing", {})}
+    return build_config(root, newsletter={**NEWSLETTER, **newsletter}, signing=signing, **sections)

@@ -16,13 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 
 from newsletter.render import placeholders as tokens
-from newsletter.config import Config, load_config
+from newsletter.config import Config
 from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
 from newsletter.db import get_engine
+from config_support import build_config, smtp_delivery
 from newsletter.subscribers.store import SubscriberStore
 
 SCAFFOLD_ARTICLES = Path(__file__).resolve().parent.parent / "newsletter" / "scaffold" / "articles"
@@ -30,21 +30,10 @@ SCAFFOLD_ARTICLES = Path(__file__).resolve().parent.parent / "newsletter" / "sca
 
 def write_config(root: Path, smtp_port: int | None = None, **sections: dict[str, Any]) -> Config:
     """Write root/config.toml (SQLite under root/state, SMTP to smtp_port) and return it loaded."""
-    data: dict[str, Any] = {
-        "newsletter": {"name": "Test Weekly", "sender": "Test Weekly <news@example.org>",
-                       "base_url": "http://newsletter.test"},
-        "database": {"url": "sqlite:///state/newsletter.db"},
-        "signing": {"secret_env": ""},
-        "delivery": {"backend": "file"},
-    }
     if smtp_port is not None:
-        data["delivery"] = {"backend": "smtp", "backoff_seconds": 0.01,
-                            "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}}
-    for name, table in sections.items():
-        data.setdefault(name, {}).update(table)
-    path = root / "config.toml"
-    path.write_text(tomlkit.dumps(data), encoding="utf-8")
-    return load_config(path)
+        sections = {"delivery": {**smtp_delivery(smtp_port), **sections.get("delivery", {})},
+                    **{k: v for k, v in sections.items() if k != "delivery"}}
+    return build_config(root, write=True, **sections)
 
 
 def add_subscribers(config: Config, n: int, list_name: str = "default") -> list[str]:

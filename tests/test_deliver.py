@@ -19,7 +19,7 @@ from newsletter.delivery.pacing import RateLimiter
 from newsletter.delivery.lock import send_lock
 from newsletter.db import get_engine
 from newsletter.subscribers.store import SubscriberStore
-from store_support import db_url, make_config, smtp_delivery, write_csv, write_issue  # noqa: F401
+from store_support import make_config, smtp_delivery, write_csv, write_issue  # noqa: F401
 
 TOKEN = re.compile(r"NLT[0-9a-f]{16}_")
 

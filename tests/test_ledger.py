@@ -8,7 +8,6 @@ from newsletter.errors import SubscriberError
 from newsletter.ledger import Ledger, Outcome
 from newsletter.db import engine_for_url
 from newsletter.subscribers.store import SubscriberStore
-from store_support import db_url  # noqa: F401 - a fixture
 
 
 @pytest.fixture

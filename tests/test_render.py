@@ -18,7 +18,8 @@ from newsletter.errors import ConfigError, RenderError
 from newsletter.models import Issue, Item
 from render_support import NONCE, load_issue
 
-from newsletter.render.issue import derive_preheader, format_date, inline_css, iri_to_uri, render_issue
+from newsletter.render.html import inline_css, iri_to_uri
+from newsletter.render.issue import derive_preheader, format_date, render_issue
 from newsletter.render.placeholders import ANY_TOKEN, html_template, text_template, token
 
 ADDRESS = "The Orbit Weekly\n1 Example Street\n12345 Example City"

@@ -14,7 +14,6 @@ from newsletter.schedule.lease import Lease
 from newsletter.schedule.records import engine_for, get_job, set_job_state
 from newsletter.schedule.scheduler import add_send_job, job_scheduler, list_jobs, schedule_send
 from schedule_support import Daemon, add_subscribers, per_address, wait_for, write_built_issue, write_config
-from store_support import db_url  # noqa: F401 - the fixture: SQLite, and PostgreSQL when available
 
 READERS = 5
 

@@ -16,7 +16,6 @@ from newsletter.schedule.lease import Lease, LeaseKeeper, process_alive, process
 from newsletter.schedule.times import (ScheduleError, auto_issue_id, cron_trigger, crontab_weekdays, latest_fire,
                                   parse_at, parse_duration)
 from newsletter.db import engine_for_url
-from store_support import db_url  # noqa: F401 - the fixture: SQLite, and PostgreSQL when available
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)

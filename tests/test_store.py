@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 
 from newsletter.errors import ConfigError
 from newsletter.db import engine_for_url, get_engine, write_transaction
-from store_support import db_url, make_config  # noqa: F401 - db_url is a fixture
+from store_support import make_config
 
 
 def test_engine_creates_tables_and_is_cached(db_url):

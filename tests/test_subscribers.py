@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from newsletter.errors import SubscriberError
 from newsletter.db import dispose_engines, engine_for_url
 from newsletter.subscribers.store import SubscriberStore, normalise_address
-from store_support import db_url, write_csv  # noqa: F401 - db_url is a fixture
+from store_support import write_csv
 
 SAMPLE = Path(__file__).resolve().parent.parent / "subscribers" / "sample.csv"
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from newsletter.db import get_engine
 from newsletter.web import create_app
 from newsletter.web.background import BackgroundJobs
-from newsletter.web.ratelimit import RateLimiter
+from newsletter.web.ratelimit import SlidingWindowLimit as RateLimiter
 from newsletter.web.security import PAGE_CSP
 from newsletter.web.theme import contrast, make_theme
 from web_support import (BASE_URL, SECRET, captured_logs, csrf_from, make_config, settle, signer,

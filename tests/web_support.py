@@ -13,11 +13,12 @@ from pathlib import Path
 from flask import Flask
 from mail_servers import SMTPTestServer
 
-from newsletter.config import Config, config_from_dict
+from newsletter.config import Config
 from newsletter.ledger import Ledger, Outcome
 from newsletter.signing import Signer
 from newsletter.db import get_engine
 from newsletter.subscribers.store import SubscriberStore
+from config_support import NEWSLETTER, build_config
 
 SECRET = "web-tests-secret-key-0123456789abcdef"
 BASE_URL = "http://newsletter.test"
@@ -28,14 +29,12 @@ def make_config(root: Path, *, smtp_port: int = 25, base_url: str = BASE_URL,
                 delivery: dict | None = None, **web: object) -> Config:
     """Return a Config whose database and state live under root and whose mail goes to smtp_port
     (or through the [delivery] table given)."""
-    return config_from_dict({
-        "newsletter": {"name": "Test Weekly", "sender": "Test Weekly <news@example.org>",
-                       "base_url": base_url, "language": "en-GB", "postal_address": "1 Test Street"},
-        "database": {"url": f"sqlite:///{root / 'state' / 'newsletter.db'}"},
-        "delivery": delivery or {"backend": "smtp",
-                                 "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}},
-        "web": dict(web),
-    }, root)
+    return build_config(
+        root, newsletter={**NEWSLETTER, "base_url": base_url, "language": "en-GB",
+                          "postal_address": "1 Test Street"},
+        signing={"secret_env": "NEWSLETTER_SECRET_KEY"},
+        delivery=delivery or {"backend": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}},
+        web=dict(web))
 
 
 def store(config: Config) -> SubscriberStore:

@@ -17,6 +17,7 @@ from lxml import html as lxml_html
 
 from ..config import FeedSource, FetchSection
 from ..errors import SourceError
+from ..timeutil import as_utc, parse_duration
 from .download import download
 from .sources import _read_bytes, is_url
 
@@ -68,7 +69,7 @@ def read_feed(url_or_path: str, cfg: FetchSection, since: datetime | timedelta |
                   parsed.get("bozo_exception"))
     entries = [e for e in (_entry(raw, base) for raw in parsed.entries) if e is not None]
     if since is not None:
-        cutoff = datetime.now(timezone.utc) - since if isinstance(since, timedelta) else _utc(since)
+        cutoff = datetime.now(timezone.utc) - since if isinstance(since, timedelta) else as_utc(since)
         entries = [e for e in entries if e.published is not None and e.published >= cutoff]
     # Newest first; undated entries follow in feed order.
     dated = sorted((e for e in entries if e.published is not None), key=lambda e: e.published,
@@ -101,29 +102,21 @@ def _plain(markup: str) -> str:
     return " ".join(markup.split())
 
 
-def _utc(moment: datetime) -> datetime:
-    """Return moment as an aware UTC datetime (naive values are taken as UTC)."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-_DURATION = re.compile(r"\s*(\d+)\s*([hdw])\s*\Z", re.I)
-_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
-
-
 def parse_since(value: str) -> timedelta | datetime:
     """Return a timedelta for "12h"/"7d"/"2w", or a UTC datetime for an ISO date or date-time.
 
     Raises SourceError saying what was expected when value is neither.
     """
-    found = _DURATION.match(value)
-    if found:
-        return timedelta(**{_UNITS[found.group(2).lower()]: int(found.group(1))})
+    try:
+        return parse_duration(value)
+    except ValueError:
+        pass
     text = value.strip()
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        return _utc(datetime.fromisoformat(text))
+        return as_utc(datetime.fromisoformat(text))
     except ValueError as err:
         raise SourceError(f"since {value!r}: expected a duration such as 12h, 7d or 2w, or an ISO "
                           "date such as 2025-07-01") from err

@@ -13,8 +13,8 @@ import charset_normalizer
 
 from ..config import FetchSection
 from ..errors import SourceError
-from .download import download
 from ..models import RawDocument
+from .download import download
 
 log = logging.getLogger(__name__)
 

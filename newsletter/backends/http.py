@@ -13,7 +13,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..config import secret
-from ..errors import ConfigError, DeliveryError, RecipientRejected, TransientDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    RecipientRejected,
+    TransientDeliveryError,
+)
 from ..models import Delivery, Recipient
 from .base import Backend, MessageSource
 from .payloads import reply_text

@@ -12,8 +12,8 @@ from typing import Any
 import requests
 
 from ..errors import DeliveryError
-from ..personalize.mime import html_escape
 from ..models import Delivery, Recipient, Rendered
+from ..personalize.mime import html_escape
 from ..render.placeholders import Template, html_template, text_template
 from .base import MessageSource
 

@@ -10,10 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from ..errors import ConfigError, DeliveryError, RecipientRejected, TransientDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    RecipientRejected,
+    TransientDeliveryError,
+)
 from ..models import Delivery, Recipient
 from .base import MessageSource
-from .payloads import Refusal, bodies, custom_headers, delivered, json_body, reply_text, split_headers, templated
+from .payloads import (
+    Refusal,
+    bodies,
+    custom_headers,
+    delivered,
+    json_body,
+    reply_text,
+    split_headers,
+    templated,
+)
 from .sendgrid_json import contact, personalizations
 
 if TYPE_CHECKING:

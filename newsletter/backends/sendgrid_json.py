@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from json.encoder import encode_basestring as _enc      # the C encoder json.dumps uses
+from json.encoder import encode_basestring as _enc  # the C encoder json.dumps uses
 from operator import itemgetter
 from typing import Any
 
-from ..personalize.mime import html_escape
 from ..models import Recipient
+from ..personalize.mime import html_escape
 from .payloads import Templated
 
 

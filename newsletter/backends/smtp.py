@@ -14,7 +14,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..config import secret
-from ..errors import ConfigError, DeliveryError, RecipientRejected, TransientDeliveryError
+from ..errors import (
+    ConfigError,
+    DeliveryError,
+    RecipientRejected,
+    TransientDeliveryError,
+)
 from ..models import Delivery, Recipient
 from .base import Backend, MessageSource
 

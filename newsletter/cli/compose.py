@@ -9,8 +9,8 @@ import click
 
 from .. import issues, pipeline
 from ..errors import ChecksFailed, ConfigError, SourceError
-from .group import cli
 from .common import AppContext, pass_app, say, warn
+from .group import cli
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
 

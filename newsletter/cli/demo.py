@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..demo import run_demo
-from .group import cli
 from .common import AppContext, pass_app, say, warn
+from .group import cli
 from .send import print_summary, sending_progress
 
 

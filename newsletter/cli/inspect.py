@@ -9,8 +9,8 @@ import click
 
 from ..config import Config, load_config
 from ..models import Article
-from .group import cli
 from .common import AppContext, pass_app, say
+from .group import cli
 
 
 def _config(app: AppContext) -> Config:
@@ -55,7 +55,9 @@ def extract_command(app: AppContext, source: str, as_json: bool) -> None:
 def summarize_command(app: AppContext, source: str, as_json: bool, name: str | None,
                       max_words: int | None) -> None:
     """Print the newsletter blurb for SOURCE (a URL, an .html/.txt/.md file, or - for stdin)."""
-    from ..summarize import make_summarizer   # loads the summariser plugins only when needed
+    from ..summarize import (
+        make_summarizer,  # loads the summariser plugins only when needed
+    )
 
     config, article = _article(app, source)
     settings = config.summarize

@@ -11,13 +11,13 @@ from datetime import datetime
 
 import click
 
-from ..schedule import scheduler
 from ..config import Config
+from ..schedule import scheduler
 from ..schedule.lease import Lease
 from ..schedule.records import engine_for
 from ..schedule.times import zone
-from .group import cli
 from .common import AppContext, pass_app, say, warn
+from .group import cli
 
 
 def _when(moment: datetime | None, config: Config) -> str:

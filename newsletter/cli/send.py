@@ -6,23 +6,29 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Iterator
-from email.utils import parseaddr
 
 import click
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
+from ..db import get_engine
 from ..delivery.send import SendReport
-from ..pipeline import send_issue, send_test
 from ..errors import DeliveryError
 from ..ledger import STATES, Ledger
-from ..personalize.mime import encode_addr_spec
 from ..personalize.message import message_id
-from ..db import get_engine
-from .group import cli
+from ..personalize.mime import sender_domain
+from ..pipeline import send_issue, send_test
 from .common import AppContext, pass_app, say, warn
+from .group import cli
 
 PLAIN_EVERY = 5.0      # seconds between progress lines when not on a terminal
 UNKNOWN_SHOWN = 20
@@ -157,7 +163,7 @@ def status(app: AppContext, issue_id: str, list_name: str | None) -> None:
     say(f"{'total':<10}{sum(counts.values()):>9}")
     if counts["unknown"]:
         # The Message-ID is deterministic, so the mail server's log can tell whether it went out.
-        domain = encode_addr_spec(parseaddr(app.config.newsletter.sender)[1]).rpartition("@")[2]
+        domain = sender_domain(app.config.newsletter.sender)
         say(f"unknown (in flight when a run stopped; resend with `newsletter send {issue_id} --retry-unknown`):")
         shown = 0
         for name in ([list_name] if list_name else ledger.lists_of(issue_id)):

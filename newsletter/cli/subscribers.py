@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ..errors import SubscriberError
 from ..db import STATUSES, get_engine
+from ..errors import SubscriberError
 from ..subscribers.store import SubscriberStore
-from .group import cli
 from .common import AppContext, pass_app, say, warn
+from .group import cli
 
 MAX_ERRORS_SHOWN = 50
 _list_option = click.option("--list", "list_name", default=None,
@@ -53,7 +53,7 @@ def import_cmd(app: AppContext, csv_file: Path, list_name: str | None) -> None:
 @subscribers_group.command("export")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @_list_option
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only subscribers in this state.")
+@click.option("--status", type=click.Choice([s.value for s in STATUSES]), default=None, help="Only subscribers in this state.")
 @pass_app
 def export_cmd(app: AppContext, csv_file: Path | None, list_name: str | None, status: str | None) -> None:
     """Write the list as CSV to CSV_FILE (or to standard output)."""
@@ -69,7 +69,7 @@ def export_cmd(app: AppContext, csv_file: Path | None, list_name: str | None, st
 @click.argument("email")
 @click.option("--name", default="", help="The subscriber's name.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE", help="A custom field (repeatable).")
-@click.option("--status", type=click.Choice(STATUSES), default="active", show_default=True)
+@click.option("--status", type=click.Choice([s.value for s in STATUSES]), default="active", show_default=True)
 @_list_option
 @pass_app
 def add_cmd(app: AppContext, email: str, name: str, fields: tuple[str, ...], status: str,
@@ -107,7 +107,7 @@ def remove_cmd(app: AppContext, email: str, list_name: str | None) -> None:
 
 @subscribers_group.command("list")
 @_list_option
-@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only subscribers in this state.")
+@click.option("--status", type=click.Choice([s.value for s in STATUSES]), default=None, help="Only subscribers in this state.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N subscribers.")
 @pass_app
 def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: int | None) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .group import cli
 from .common import AppContext, pass_app, say
+from .group import cli
 
 
 @cli.command()

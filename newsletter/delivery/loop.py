@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..backends.base import Backend, MessageSource
-from ..errors import DeliveryError, NewsletterError, RecipientRejected, SendStopped, TransientDeliveryError
-from .pacing import FailureWindow
-from .pacing import signals_set
+from ..errors import (
+    DeliveryError,
+    NewsletterError,
+    RecipientRejected,
+    SendStopped,
+    TransientDeliveryError,
+)
 from ..ledger import Ledger, Outcome
-from ..models import Delivery, Recipient
-from .pacing import RateLimiter
+from ..models import Delivery, DeliveryState, Recipient
+from .pacing import FailureWindow, RateLimiter, signals_set
 from .task import Marker, TaskResult, TaskRunner
 
 if TYPE_CHECKING:
@@ -219,41 +223,41 @@ class SendLoop:
             rid = claimed.row_id
             tries = tries_of.pop(rid, 1)           # kept only while retried: memory stays flat
             if isinstance(result, Marker) and result.kind == "unbuildable":
-                self._finish(Outcome(rid, "failed", reply=str(result.error)), failed=True)
+                self._finish(Outcome(rid, DeliveryState.FAILED, reply=str(result.error)), failed=True)
                 self.tally.failed += 1
                 continue
             if isinstance(result, Delivery):
-                self._finish(Outcome(rid, "sent", result.message_id or rec.message_id,
+                self._finish(Outcome(rid, DeliveryState.SENT, result.message_id or rec.message_id,
                                      result.provider_id, result.reply), failed=False)
                 self.tally.sent += 1
             elif isinstance(result, RecipientRejected):
                 log.warning("%s rejected: %s", rec.email, result.reply or result)
-                self._finish(Outcome(rid, "bounced", rec.message_id, reply=result.reply or str(result),
+                self._finish(Outcome(rid, DeliveryState.BOUNCED, rec.message_id, reply=result.reply or str(result),
                                      subscriber_id=claimed.subscriber_id), failed=True)
                 self.tally.bounced += 1
             elif isinstance(result, TransientDeliveryError):
                 self._transient(rid, rec, result, tries)
             elif isinstance(result, DeliveryError):
-                self._finish(Outcome(rid, "failed", rec.message_id, reply=result.reply or str(result)), failed=True)
+                self._finish(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=result.reply or str(result)), failed=True)
                 self.tally.failed += 1
             elif result.kind == "fatal":
                 self.fatal = self.fatal or result.error
-                self._buffer.append(Outcome(rid, "deferred", rec.message_id, reply=str(result.error)))
+                self._buffer.append(Outcome(rid, DeliveryState.DEFERRED, rec.message_id, reply=str(result.error)))
                 self.tally.deferred += 1
             elif result.kind == "broken":
                 self.fatal = self.fatal or result.error
-                self._finish(Outcome(rid, "unknown", rec.message_id, reply=f"backend error: {result.error}"),
+                self._finish(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=f"backend error: {result.error}"),
                              failed=True)
                 self.tally.unknown += 1
             else:
-                self._buffer.append(Outcome(rid, "pending"))
+                self._buffer.append(Outcome(rid, DeliveryState.PENDING))
                 self.tally.released += 1
 
     def _transient(self, rid: int, rec: Recipient, err: TransientDeliveryError, tries: int) -> None:
         """Record a temporary failure and schedule the retry, or leave the row for the next run."""
         reply = err.reply or str(err)
         delay = err.retry_after if err.retry_after is not None else self.backoff * 2 ** (tries - 1)
-        outcome = Outcome(rid, "deferred", rec.message_id, reply=reply)
+        outcome = Outcome(rid, DeliveryState.DEFERRED, rec.message_id, reply=reply)
         if tries < self.max_attempts and delay <= MAX_RETRY_WAIT and not self.stop.is_set():
             log.debug("%s deferred (%s): retry %d in %.1fs", rec.email, reply, tries + 1, delay)
             self._buffer.append(outcome)

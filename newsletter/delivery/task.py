@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ..backends.base import Backend, MessageSource
 from ..errors import ConfigError, DeliveryError, NewsletterError, StopRun
 from ..ledger import Claimed, Outcome
-from ..models import Delivery, Recipient
+from ..models import Delivery, DeliveryState, Recipient
 from .pacing import RateLimiter
 
 
@@ -71,7 +71,7 @@ class TaskRunner:
         delivered = None
         if rows and all(type(r) is Delivery for r in results):
             # tuple.__new__ skips the Python-level __new__ a NamedTuple adds (same object).
-            delivered = [_tuple_new(Outcome, (c.row_id, "sent", d.message_id or rec.message_id,
+            delivered = [_tuple_new(Outcome, (c.row_id, DeliveryState.SENT, d.message_id or rec.message_id,
                                               d.provider_id, d.reply, None))
                          for c, rec, d in zip(rows, recipients, results)]
         return rows, recipients, results, delivered

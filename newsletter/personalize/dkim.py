@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
 import dkim
 
 from ..errors import ConfigError
+from .mime import sender_domain
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -45,7 +45,7 @@ class DKIMSigner:
             return None
         if not cfg.selector:
             raise ConfigError("dkim.selector: required when dkim.enabled is true")
-        domain = cfg.domain or parseaddr(config.newsletter.sender)[1].rpartition("@")[2]
+        domain = cfg.domain or sender_domain(config.newsletter.sender)
         if not domain:
             raise ConfigError("dkim.domain: not set and newsletter.sender has no domain")
         try:

@@ -10,13 +10,23 @@ from collections.abc import Mapping
 from email.utils import formatdate, parseaddr
 from typing import TYPE_CHECKING, Any
 
-from .dkim import DKIMSigner
+from .. import issues
 from ..errors import ConfigError
-from .mime import (CRLF, QPTemplate, check_header, display_address, encode_addr_spec,
-                   encode_phrase, encode_unstructured, format_address, html_escape)
 from ..models import Recipient, Rendered, Subscriber
-from ..signing import Signer
 from ..render.placeholders import field_name, text_template
+from ..signing import Signer
+from .dkim import DKIMSigner
+from .mime import (
+    CRLF,
+    QPTemplate,
+    check_header,
+    display_address,
+    encode_phrase,
+    encode_unstructured,
+    format_address,
+    html_escape,
+    sender_domain,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -76,12 +86,12 @@ class MessageFactory:
         sender_name, self.sender = parseaddr(check_header("From", nl.sender))
         if "@" not in self.sender:
             raise ConfigError(f"newsletter.sender: {nl.sender!r} is not 'Name <address@domain>'")
-        self.domain = encode_addr_spec(self.sender).rpartition("@")[2]
+        self.domain = sender_domain(self.sender)
         reply_name, reply_addr = parseaddr(check_header("Reply-To", nl.reply_to)) if nl.reply_to else ("", "")
         if nl.reply_to and "@" not in reply_addr:
             raise ConfigError(f"newsletter.reply_to: {nl.reply_to!r} is not an address")
         self.base_url = nl.base_url.rstrip("/")
-        self.view_url = f"{self.base_url}/archive/{rendered.issue_id}"
+        self.view_url = issues.archive_url(self.base_url, rendered.issue_id)
         self._unsub_prefix = f"{self.base_url}/u/"
         self._field_names: dict[Any, str] = {}     # subscriber column -> token field name
         # A test send goes to the same few addresses again and again: a fresh Message-ID each run

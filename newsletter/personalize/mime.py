@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from email.header import Header
+from email.utils import parseaddr
 from functools import lru_cache
 
 from ..errors import ConfigError
@@ -119,6 +120,16 @@ def encode_addr_spec(addr: str) -> str:
         except UnicodeError as err:
             raise ConfigError(f"address {addr!r}: domain cannot be encoded: {err}") from err
     return f"{local}{at}{domain}"
+
+
+def sender_domain(sender: str) -> str:
+    """Return the domain of the From address in sender ("Name <a@b>" or "a@b"), in IDNA form,
+    or "" when it has none; raises ConfigError when the domain cannot be encoded.
+
+    The one place the sender's domain is taken from: Message-IDs (RFC 5322 §3.6.4 wants a
+    domain we own), DKIM's d= (RFC 6376 §3.5, A-labels), List-Id and confirmation mails.
+    """
+    return encode_addr_spec(parseaddr(sender)[1]).rpartition("@")[2]
 
 
 def format_address(header: str, name: str, addr: str) -> str:

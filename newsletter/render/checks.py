@@ -9,7 +9,7 @@ import lxml.html
 from lxml import etree
 
 from ..models import Issue, Item, Rendered
-from .issue import iri_to_uri
+from .html import iri_to_uri
 from .placeholders import ANY_TOKEN, token
 
 MAX_HTML_BYTES = 100 * 1024         # Gmail clips a message body above about 102 KB

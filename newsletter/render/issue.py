@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
-import logging
 import os
 import re
-import xml.dom
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import jinja2
-from lxml import etree
-from mjml import mjml2html
-from premailer import Premailer
-from premailer.premailer import ExternalFileLoadingError, ExternalNotFoundError, PremailerError
 
 from ..config import Config
 from ..errors import ConfigError, RenderError
 from ..models import Issue, Rendered
+from .html import compile_mjml, inline_css, iri_to_uri
 from .placeholders import TokenProxy, new_nonce
 
 # A symlink to the project's templates/ folder, so the package and the repository share one copy.
@@ -31,13 +24,11 @@ DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 PREHEADER_CHARS = 140
-DOCTYPE = "<!DOCTYPE html>\n"
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
            "September", "October", "November", "December")
 _HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}\Z")
 _NONCE = re.compile(r"[0-9a-f]{16}\Z")          # what tokens.new_nonce() returns
-_URL_SAFE = "/:@!$&'()*+,;=?#[]%~-._"    # RFC 3986 reserved + unreserved, and existing escapes
 
 
 def render_issue(issue: Issue, config: Config, nonce: str | None = None) -> Rendered:
@@ -148,78 +139,6 @@ def derive_preheader(issue: Issue) -> str:
         return text
     cut = text[:PREHEADER_CHARS - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:") + "…"
-
-
-def iri_to_uri(url: str) -> str:
-    """Return url in ASCII: IDNA host, other non-ASCII characters and spaces percent-encoded."""
-    url = url.strip()
-    if url.isascii() and " " not in url:
-        return url
-    parts = urlsplit(url)
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    host, colon, port = hostport.partition(":")
-    try:
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:  # not a valid domain name: keep it, escaped
-        host = quote(host, safe="")
-    netloc = quote(userinfo, safe=_URL_SAFE) + at + host + colon + port
-    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=_URL_SAFE),
-                       quote(parts.query, safe=_URL_SAFE), quote(parts.fragment, safe=_URL_SAFE)))
-
-
-def compile_mjml(source: str, where: str = HTML_TEMPLATE) -> str:
-    """Return the HTML compiled from MJML source; raises RenderError naming where on a compile error."""
-    try:
-        # fonts={} keeps MRML from linking Google Fonts: the email uses system fonts only.
-        return mjml2html(source, disable_comments=True, fonts={})
-    except ValueError as err:
-        raise RenderError(f"{where}: MJML compile error: {err}{_near(source, str(err))}") from err
-
-
-def _near(source: str, message: str) -> str:
-    """Return " (line N of the generated MJML, near '...')" for MRML's "position A:B", else ""."""
-    match = re.search(r"position (\d+)", message)
-    if not match:
-        return ""
-    # MRML counts bytes of UTF-8; cut the bytes, then count characters.
-    start = len(source.encode("utf-8")[:int(match.group(1))].decode("utf-8", "ignore"))
-    line = source.count("\n", 0, start) + 1
-    return f" (line {line} of the generated MJML, near {source[max(0, start - 40):start + 40]!r})"
-
-
-def inline_css(html: str) -> str:
-    """Return html with its CSS inlined by premailer (offline), @media rules kept, doctype restored."""
-    inliner = Premailer(
-        base_url=None,                      # links are absolute already: never rewrite them
-        allow_network=False,                # never fetch a <link>ed stylesheet
-        allow_loading_external_files=False,
-        strip_important=False,              # MJML's @media column widths need their !important
-        disable_validation=True,            # cssutils' property validation is slow and only logs
-        cache_css_parsing=True,
-        # MJML writes the width/height attributes Outlook needs; premailer would turn an image's
-        # CSS width:100% into width="100%" and lose the pixel width.
-        disable_basic_attributes=["width", "height"],
-    )
-    try:
-        with _quiet_cssutils():
-            out = inliner.transform(html, pretty_print=False)
-    except (ValueError, etree.LxmlError, xml.dom.DOMException, PremailerError,
-            ExternalNotFoundError, ExternalFileLoadingError) as err:
-        raise RenderError(f"premailer could not inline the compiled email: {err}") from err
-    # premailer drops MJML's lowercase doctype; without one, clients render in quirks mode.
-    return DOCTYPE + out.lstrip()
-
-
-@contextlib.contextmanager
-def _quiet_cssutils() -> Iterator[None]:
-    """Silence cssutils (it logs a line per mso-/-webkit- property) for the block, then restore it."""
-    logger = logging.getLogger("CSSUTILS")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:

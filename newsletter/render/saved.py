@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import IssueError
-from ..models import Rendered
 from ..files import write_atomic
+from ..models import Rendered
 
 HTML_FILE, TEXT_FILE, META_FILE, PREVIEW_FILE = "email.html", "email.txt", "rendered.json", "preview.eml"
 
@@ -26,6 +26,28 @@ def save_rendered(state_dir: Path, rendered: Rendered) -> Path:
             "preheader": rendered.preheader, "nonce": rendered.nonce}
     write_atomic(folder / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return folder
+
+
+def is_built(state_dir: Path, issue_id: str) -> bool:
+    """Return True when a complete render of issue_id was saved (its metadata is written last)."""
+    return (render_dir(state_dir, issue_id) / META_FILE).exists()
+
+
+def load_meta(state_dir: Path, issue_id: str) -> dict[str, str]:
+    """Return the saved render's metadata (issue_id, subject, preheader, nonce) without its bodies.
+
+    Raises IssueError when it was never built or the metadata is unreadable.
+    """
+    path = render_dir(state_dir, issue_id) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise IssueError(f"issue {issue_id!r} was never built (run `newsletter build {issue_id}`)") from err
+    except (OSError, ValueError) as err:
+        raise IssueError(f"{path}: damaged render metadata of issue {issue_id!r} ({err}); rebuild it") from err
+    if not isinstance(meta, dict) or not isinstance(meta.get("subject"), str):
+        raise IssueError(f"{path}: damaged render metadata of issue {issue_id!r}; rebuild it")
+    return meta
 
 
 def load_rendered(state_dir: Path, issue_id: str) -> Rendered:

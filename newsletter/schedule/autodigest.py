@@ -12,11 +12,18 @@ from zoneinfo import ZoneInfo
 from .. import issues, pipeline
 from ..config import Config
 from ..errors import IssueError, NewsletterError
+from ..models import DigestState
 from ..render.issue import format_date
-from .records import (claim_digest, engine_for, first_firing, get_digest, previous_issue_time,
-                          set_digest)
-from .times import auto_issue_id, cron_trigger, latest_fire, parse_duration, zone
+from .records import (
+    claim_digest,
+    engine_for,
+    first_firing,
+    get_digest,
+    previous_issue_time,
+    set_digest,
+)
 from .scheduler import review_job_id
+from .times import auto_issue_id, cron_trigger, latest_fire, parse_duration, zone
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +75,12 @@ def build(config: Config, issue_id: str, fired_at: datetime, cron: str, tz: Zone
     count, failed = composed.items, composed.failed_feeds
     if failed and len(failed) == len(config.sources.feeds) and count == 0:
         detail = f"no feed could be read ({', '.join(failed)})"
-        set_digest(engine, issue_id, "failed", items=0, detail=detail)
+        set_digest(engine, issue_id, DigestState.FAILED, items=0, detail=detail)
         path.unlink(missing_ok=True)
         return FireResult(issue_id, "failed", 0, detail)
     if count < config.schedule.min_items:
         detail = f"{count} new item(s), fewer than min_items = {config.schedule.min_items}"
-        set_digest(engine, issue_id, "skipped", items=count, detail=detail)
+        set_digest(engine, issue_id, DigestState.SKIPPED, items=count, detail=detail)
         # Nobody has seen this file: it came from this firing only; its items stay new for the next.
         path.unlink(missing_ok=True)
         return FireResult(issue_id, "skipped", count, detail)
@@ -105,7 +112,7 @@ def fire(config: Config, fired_at: datetime, *, sender: Sender, cron: str = "",
             try:
                 built = build(config, issue_id, fired_at, cron, tz)
             except NewsletterError as err:
-                set_digest(engine, issue_id, "failed", detail=str(err))
+                set_digest(engine, issue_id, DigestState.FAILED, detail=str(err))
                 log.error("automatic digest %s: not built: %s", issue_id, err)
                 return FireResult(issue_id, "failed", 0, str(err))
             if built.state != "built":
@@ -135,7 +142,7 @@ def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResul
         log.error("automatic digest %s: send failed: %s (it resumes at the next `newsletter run`, "
                   "or run `newsletter send %s`)", issue_id, err, issue_id)
         return FireResult(issue_id, "sending", items, str(err))
-    set_digest(engine, issue_id, "sent", items=items)
+    set_digest(engine, issue_id, DigestState.SENT, items=items)
     return FireResult(issue_id, "sent", items)
 
 
@@ -143,7 +150,7 @@ def mark_sent(config: Config, issue_id: str) -> None:
     """Record that an automatic issue held for review went out (its deadline send finished)."""
     engine = engine_for(config)
     if get_digest(engine, issue_id) is not None:
-        set_digest(engine, issue_id, "sent", only_from=("draft", "sending"))
+        set_digest(engine, issue_id, DigestState.SENT, only_from=(DigestState.DRAFT, DigestState.SENDING))
 
 
 def is_cancelled(config: Config, issue_id: str) -> bool:

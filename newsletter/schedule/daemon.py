@@ -5,24 +5,53 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 from datetime import datetime
+from typing import Any
 
-from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent,
-                                JobExecutionEvent)
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from . import jobs
 from ..config import Config
 from ..errors import ConfigError, NewsletterError
+from ..models import JobState
+from . import jobs
 from .lease import Lease, LeaseKeeper
-from .records import (OPEN_JOB_STATES, UNFINISHED_DIGEST, digests_in, engine_for, get_digest, get_job,
-                          jobs_in, set_job_state)
-from .times import auto_issue_id, cron_trigger, grace_seconds, latest_fire, zone, zone_named
-from .scheduler import (AUTO_JOB_ID, REFIRE_FUNC, SEND_FUNC, config_file, describe, job_scheduler,
-                        make_scheduler, set_active)
+from .records import (
+    OPEN_JOB_STATES,
+    UNFINISHED_DIGEST,
+    digests_in,
+    engine_for,
+    get_digest,
+    get_job,
+    jobs_in,
+    set_job_state,
+)
+from .scheduler import (
+    AUTO_JOB_ID,
+    REFIRE_FUNC,
+    SEND_FUNC,
+    config_file,
+    describe,
+    job_scheduler,
+    make_scheduler,
+    set_active,
+)
+from .times import (
+    auto_issue_id,
+    cron_trigger,
+    grace_seconds,
+    latest_fire,
+    zone,
+    zone_named,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +193,7 @@ class Daemon:
             elif event.code == EVENT_JOB_ERROR and isinstance(event, JobExecutionEvent):
                 log.error("job %s failed: %s", event.job_id, event.exception)
                 if record is not None and record.kind == "send":
-                    set_job_state(self.engine, event.job_id, "failed", str(event.exception))
+                    set_job_state(self.engine, event.job_id, JobState.FAILED, str(event.exception))
             elif event.code == EVENT_JOB_MAX_INSTANCES:
                 log.warning("job %s is still running from its previous time: this run is skipped",
                             event.job_id)

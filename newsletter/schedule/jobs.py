@@ -10,14 +10,15 @@ import logging
 import threading
 from datetime import datetime
 
-from . import autodigest
 from ..config import Config, load_config
 from ..delivery.send import SendReport
-from ..pipeline import send_issue
 from ..errors import NewsletterError, SendStopped
+from ..models import IssueState, JobState
+from ..pipeline import send_issue
+from . import autodigest
 from .records import engine_for, get_job, set_job_state
-from .times import cron_trigger, latest_fire, zone_named
 from .scheduler import add_send_job, review_job_id
+from .times import cron_trigger, latest_fire, zone_named
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
     if (record is not None and record.state == "cancelled") or autodigest.is_cancelled(config, issue_id):
         log.info("job %s: issue %s was cancelled; not sending", job_id, issue_id)
         return
-    set_job_state(engine, job_id, "running")
+    set_job_state(engine, job_id, JobState.RUNNING)
     log.info("job %s: sending issue %s to %s", job_id, issue_id, list_name or "the default list")
     try:
         report = deliver(config, issue_id, list_name)
@@ -84,12 +85,12 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
         log.warning("job %s: %s", job_id, err)        # stays "running": the next start resumes it
         return
     except NewsletterError as err:
-        set_job_state(engine, job_id, "failed", str(err))
+        set_job_state(engine, job_id, JobState.FAILED, str(err))
         log.error("job %s: issue %s not sent: %s (resume with `newsletter send %s`)",
                   job_id, issue_id, err, issue_id)
         return
-    set_job_state(engine, job_id, "done", _summary(report))
-    if report.state == "sent":
+    set_job_state(engine, job_id, JobState.DONE, _summary(report))
+    if report.state == IssueState.SENT:
         autodigest.mark_sent(config, issue_id)
     log.info("job %s: issue %s: %s", job_id, issue_id, _summary(report))
 

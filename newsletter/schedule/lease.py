@@ -11,11 +11,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, exc, insert, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    exc,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 
-from ..errors import ConfigError
 from ..db import create_tables, write_transaction
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 

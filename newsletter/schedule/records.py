@@ -5,12 +5,24 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, insert, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 
 from ..config import Config
-from .lease import ensure_tables
 from ..db import get_engine, write_transaction
+from ..models import DigestState, JobState
+from .lease import ensure_tables
 
 sched_metadata = MetaData()
 
@@ -32,7 +44,7 @@ scheduled_jobs = Table(
 )
 
 # send jobs: scheduled → running → done | failed; or missed, cancelled. auto jobs: active | cancelled.
-OPEN_JOB_STATES = ("scheduled", "running")
+OPEN_JOB_STATES = (JobState.SCHEDULED, JobState.RUNNING)
 
 # One row per firing of the automatic digest, keyed by the issue id that derives from its time.
 auto_digests = Table(
@@ -47,8 +59,8 @@ auto_digests = Table(
 
 # building → draft (review) | sending → sent; or skipped (too few new items), failed (could not
 # build), cancelled (a draft whose deadline send was unscheduled).
-UNFINISHED_DIGEST = ("building", "sending")
-COUNTS_AS_ISSUE = ("draft", "sending", "sent")      # "since the previous automatic issue" means these
+UNFINISHED_DIGEST = (DigestState.BUILDING, DigestState.SENDING)
+COUNTS_AS_ISSUE = (DigestState.DRAFT, DigestState.SENDING, DigestState.SENT)      # "since the previous automatic issue" means these
 
 
 @dataclass(frozen=True)

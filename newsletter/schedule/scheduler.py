@@ -21,15 +21,30 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import exc
 
-from ..render import saved as frozen
 from .. import issues
 from ..config import Config
+from ..db import create_tables
 from ..errors import ConfigError, IssueError
 from ..ledger import Ledger
-from ..db import create_tables
-from .records import (OPEN_JOB_STATES, JobRecord, engine_for, get_digest, get_job, save_job,
-                          set_digest, set_job_state)
-from .times import ScheduleError, cron_trigger, grace_seconds, parse_at, parse_duration, zone
+from ..render import saved
+from .records import (
+    OPEN_JOB_STATES,
+    JobRecord,
+    engine_for,
+    get_digest,
+    get_job,
+    save_job,
+    set_digest,
+    set_job_state,
+)
+from .times import (
+    ScheduleError,
+    cron_trigger,
+    grace_seconds,
+    parse_at,
+    parse_duration,
+    zone,
+)
 
 SEND_FUNC = "newsletter.schedule.jobs:send_job"
 AUTO_FUNC = "newsletter.schedule.jobs:auto_job"
@@ -163,11 +178,10 @@ def describe(job: Job) -> JobInfo:
 def check_sendable(config: Config, issue_id: str, list_name: str = "") -> None:
     """Check that issue_id is built and not yet sent to the list; raises IssueError or ScheduleError."""
     issues.check_issue_id(issue_id)
-    meta = frozen.render_dir(config.paths.state, issue_id) / frozen.META_FILE
     path = issues.issue_path(config.paths.issues, issue_id)
-    if not meta.exists() and not path.exists():
+    if not saved.is_built(config.paths.state, issue_id) and not path.exists():
         raise IssueError(f"unknown issue {issue_id!r}: there is no {path} (see `newsletter issue list`)")
-    frozen.load_rendered(config.paths.state, issue_id)          # never built, or damaged
+    saved.load_rendered(config.paths.state, issue_id)          # never built, or damaged
     target = list_name or config.delivery.default_list
     ledger = Ledger(engine_for(config))
     if target in ledger.lists_of(issue_id):

@@ -8,12 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from .. import timeutil
 from ..config import Config
 from ..errors import ConfigError, ScheduleError
 
-_DURATION_PART = re.compile(r"(\d+)\s*([smhdw])", re.I)
-_DURATION = re.compile(r"\s*(?:\d+\s*[smhdw]\s*)+\Z", re.I)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")     # crontab numbering: 0 and 7 = Sunday
 _DOW_PART = re.compile(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?\Z")
 
@@ -34,10 +32,10 @@ def zone_named(name: str, key: str = "timezone") -> ZoneInfo:
 
 def parse_duration(text: str, key: str) -> timedelta:
     """Return the timedelta of "90s", "30m", "6h", "1d12h" or "2w"; raises ConfigError naming key."""
-    if not _DURATION.match(text or ""):
-        raise ConfigError(f"{key}: {text!r} is not a duration (use e.g. 90s, 30m, 6h, 1d12h, 2w)")
-    seconds = sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
+    try:
+        return timeutil.parse_duration(text)
+    except ValueError as err:
+        raise ConfigError(f"{key}: {text!r} is not a duration (use e.g. 90s, 30m, 6h, 1d12h, 2w)") from err
 
 
 def grace_seconds(config: Config) -> int:

@@ -6,13 +6,12 @@ import csv
 import io
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import SubscriberError
 from ..db import STATUSES
-
+from ..errors import SubscriberError
 from .addresses import address_key, normalise_address
 
 if TYPE_CHECKING:

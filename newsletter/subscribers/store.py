@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
+from ..db import STATUSES, SUPPRESSED, subscribers, utcnow, write_transaction
 from ..errors import SubscriberError
 from ..models import Subscriber
-from ..db import STATUSES, SUPPRESSED, subscribers, utcnow, write_transaction
 from .addresses import address_key, check_status, normalise_address
 from .csvfile import ImportReport, export_file, import_file
 

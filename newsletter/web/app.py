@@ -8,15 +8,15 @@ from flask import Flask, Response, redirect, render_template, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
+from ..db import get_engine
 from ..ledger import Ledger
 from ..signing import Signer
-from ..db import get_engine
 from ..subscribers.store import SubscriberStore
 from . import archive, signup, unsubscribe
+from .background import BackgroundJobs
 from .context import EXTENSION, Services
 from .errorpages import init_error_pages
-from .background import BackgroundJobs
-from .ratelimit import RateLimiter
+from .ratelimit import SlidingWindowLimit
 from .security import init_security
 from .theme import make_theme
 from .validate import language
@@ -40,7 +40,7 @@ def create_app(config: Config) -> Flask:
     per_hour = max(0, config.web.rate_limit_per_hour)
     app.extensions[EXTENSION] = Services(
         config=config, engine=engine, subscribers=SubscriberStore(engine), ledger=Ledger(engine),
-        signer=signer, per_address=RateLimiter(per_hour), per_ip=RateLimiter(per_hour),
+        signer=signer, per_address=SlidingWindowLimit(per_hour), per_ip=SlidingWindowLimit(per_hour),
         jobs=BackgroundJobs())
     base_url = config.newsletter.base_url.rstrip("/")
     app.config.update(

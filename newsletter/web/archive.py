@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -11,13 +10,14 @@ from xml.etree import ElementTree as ET
 from flask import Blueprint, Response, abort
 from flask.typing import ResponseReturnValue
 
-from ..errors import IssueError
-from ..render.saved import META_FILE, load_rendered, render_dir
+from .. import issues
 from ..db import as_utc
+from ..errors import IssueError
 from ..render.placeholders import html_template
+from ..render.saved import load_meta, load_rendered
 from .context import Services, page, services
 from .security import ARCHIVE_CSP
-from .validate import is_issue_id, language
+from .validate import language
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,6 @@ class SentIssue:
     preheader: str
 
 
-def archive_url(base_url: str, issue_id: str) -> str:
-    """Return the public URL of an archived issue (what the emails' "view in browser" link holds)."""
-    return f"{base_url.rstrip('/')}/archive/{issue_id}"
-
-
 def _sent_dates(s: Services) -> dict[str, datetime]:
     """Return {issue id: first send date} for every issue the ledger records as sent."""
     dates: dict[str, datetime] = {}
@@ -57,11 +52,10 @@ def _sent_dates(s: Services) -> dict[str, datetime]:
 
 def _meta(s: Services, issue_id: str) -> tuple[str, str]:
     """Return (subject, preheader) of a saved render without reading its bodies; falls back to the id."""
-    path = render_dir(s.config.paths.state, issue_id) / META_FILE
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        return str(meta["subject"]), str(meta.get("preheader", ""))
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        meta = load_meta(s.config.paths.state, issue_id)
+        return meta["subject"], str(meta.get("preheader", ""))
+    except IssueError as err:
         log.warning("archive: no readable render metadata for issue %r: %s", issue_id, err)
         return issue_id, ""
 
@@ -70,7 +64,7 @@ def sent_issues(s: Services) -> list[SentIssue]:
     """Return the sent issues, newest first (those with unsafe ids are left out and logged)."""
     out = []
     for issue_id, when in _sent_dates(s).items():
-        if not is_issue_id(issue_id):
+        if not issues.is_issue_id(issue_id):
             log.warning("archive: skipping issue with an unsafe id %r", issue_id)
             continue
         subject, preheader = _meta(s, issue_id)
@@ -91,7 +85,7 @@ def index() -> ResponseReturnValue:
 def issue(issue_id: str) -> ResponseReturnValue:
     """Return one sent issue's HTML with neutral values in place of every personal token."""
     s = services()
-    if not is_issue_id(issue_id) or issue_id not in _sent_dates(s):
+    if not issues.is_issue_id(issue_id) or issue_id not in _sent_dates(s):
         abort(404, description="There is no sent issue with this name in the archive.")
     try:
         rendered = load_rendered(s.config.paths.state, issue_id)
@@ -100,7 +94,7 @@ def issue(issue_id: str) -> ResponseReturnValue:
             # columns) become empty strings.
             "name": "", "email": "",
             "unsubscribe_url": f"{s.base_url}/subscribe",
-            "view_url": archive_url(s.base_url, issue_id),
+            "view_url": issues.archive_url(s.base_url, issue_id),
         })
     except (IssueError, ValueError) as err:
         log.error("archive: cannot show issue %r: %s", issue_id, err)
@@ -138,7 +132,7 @@ def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
     sub(author, "name", nl.name)
     for item in issues[:FEED_ENTRIES]:
         entry = sub(feed, "entry")
-        url = archive_url(s.base_url, item.id)
+        url = issues.archive_url(s.base_url, item.id)
         sub(entry, "title", item.subject)
         sub(entry, "id", url)
         sub(entry, "updated", _rfc3339(item.sent_at))

@@ -6,15 +6,15 @@ import logging
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..backends.base import make_backend
 from ..config import Config
 from ..errors import ConfigError, DeliveryError
-from ..personalize.mime import check_header, encode_addr_spec
 from ..models import Delivery, Recipient, Rendered
+from ..personalize.mime import check_header, encode_addr_spec, sender_domain
 from ..render.placeholders import html_template, new_nonce, text_template, token
 from .theme import make_theme
 from .validate import language
@@ -26,12 +26,6 @@ log = logging.getLogger(__name__)
 _ENV = Environment(loader=PackageLoader("newsletter.web", "templates"),
                    autoescape=select_autoescape(["html"]), keep_trailing_newline=True)
 ISSUE_ID = "confirm"            # what backends see as the "issue" of this message
-
-
-def sender_domain(config: Config) -> str:
-    """Return the domain of the From address (for Message-IDs), or "localhost" when it has none."""
-    _, addr = parseaddr(config.newsletter.sender)
-    return addr.rpartition("@")[2] or "localhost"
 
 
 class ConfirmationSource:
@@ -103,7 +97,7 @@ def send_confirmation(config: Config, email: str, confirm_url: str, max_age_days
     source = ConfirmationSource(config, max_age_days)
     recipient = Recipient(
         email=email,
-        message_id=make_msgid(idstring="confirm", domain=sender_domain(config)),
+        message_id=make_msgid(idstring="confirm", domain=sender_domain(config.newsletter.sender) or "localhost"),
         values={"email": email, "confirm_url": confirm_url})
     with make_backend(config) as backend:
         (result,) = backend.send(source, [recipient])

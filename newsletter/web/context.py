@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Response, current_app, make_response, render_template
 
 from .background import BackgroundJobs
-from .ratelimit import RateLimiter
+from .ratelimit import SlidingWindowLimit
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -34,8 +34,8 @@ class Services:
     subscribers: "SubscriberStore"
     ledger: "Ledger"
     signer: "Signer"
-    per_address: RateLimiter
-    per_ip: RateLimiter
+    per_address: SlidingWindowLimit
+    per_ip: SlidingWindowLimit
     jobs: BackgroundJobs        # sign-ups are processed here, after the answer went out
 
     @property

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 
-class RateLimiter:
+class SlidingWindowLimit:
     """Allows at most `limit` hits per key within `window` seconds; thread-safe."""
 
     def __init__(self, limit: int, window: float = 3600.0, max_keys: int = 50_000,

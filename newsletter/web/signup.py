@@ -9,7 +9,7 @@ from flask import Blueprint, abort, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..errors import NewsletterError, SubscriberError
-from ..models import Subscriber
+from ..models import Subscriber, SubscriberStatus
 from ..subscribers.store import address_key, normalise_address
 from .confirm_mail import send_confirmation
 from .context import Services, page, services, subscriber_from_token
@@ -86,7 +86,7 @@ def _start_opt_in(s: Services, address: str, name: str) -> None:
     elif subscriber.status == "active":
         log.info("sign-up for %s: already subscribed, nothing sent", address)
         return
-    elif subscriber.status in ("bounced", "complained"):
+    elif subscriber.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
         log.info("sign-up for %s: address is %s, nothing sent", address, subscriber.status)
         return
     # New, still unconfirmed, or unsubscribed and asking back in: it takes a confirmed click.

@@ -9,8 +9,6 @@ from ..signing import is_canonical
 
 # Signed tokens are URL-safe base64 plus dots (itsdangerous); anything else is not ours.
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.]{8,512}\Z")
-# Issue ids name folders: letters, digits, dot, dash, underscore; never a path separator.
-_ISSUE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")
 
 MAX_EMAIL = 254     # RFC 5321's limit on a forward path
@@ -20,11 +18,6 @@ MAX_NAME = 100
 def is_token(value: str) -> bool:
     """Return True when value has the shape of our signed tokens: dot-separated canonical base64url."""
     return bool(_TOKEN.match(value)) and is_canonical(value)
-
-
-def is_issue_id(value: str) -> bool:
-    """Return True when value is a safe issue id (no path separators, no '..')."""
-    return bool(_ISSUE_ID.match(value)) and ".." not in value
 
 
 def language(value: str) -> str:
