@@ -10,9 +10,9 @@ from xml.etree import ElementTree as ET
 from flask import Blueprint, Response, abort
 from flask.typing import ResponseReturnValue
 
-from .. import issues
 from ..db import as_utc
 from ..errors import IssueError
+from ..issues import archive_url, is_issue_id
 from ..render.placeholders import html_template
 from ..render.saved import load_meta, load_rendered
 from .context import Services, page, services
@@ -64,7 +64,7 @@ def sent_issues(s: Services) -> list[SentIssue]:
     """Return the sent issues, newest first (those with unsafe ids are left out and logged)."""
     out = []
     for issue_id, when in _sent_dates(s).items():
-        if not issues.is_issue_id(issue_id):
+        if not is_issue_id(issue_id):
             log.warning("archive: skipping issue with an unsafe id %r", issue_id)
             continue
         subject, preheader = _meta(s, issue_id)
@@ -85,7 +85,7 @@ def index() -> ResponseReturnValue:
 def issue(issue_id: str) -> ResponseReturnValue:
     """Return one sent issue's HTML with neutral values in place of every personal token."""
     s = services()
-    if not issues.is_issue_id(issue_id) or issue_id not in _sent_dates(s):
+    if not is_issue_id(issue_id) or issue_id not in _sent_dates(s):
         abort(404, description="There is no sent issue with this name in the archive.")
     try:
         rendered = load_rendered(s.config.paths.state, issue_id)
@@ -94,7 +94,7 @@ def issue(issue_id: str) -> ResponseReturnValue:
             # columns) become empty strings.
             "name": "", "email": "",
             "unsubscribe_url": f"{s.base_url}/subscribe",
-            "view_url": issues.archive_url(s.base_url, issue_id),
+            "view_url": archive_url(s.base_url, issue_id),
         })
     except (IssueError, ValueError) as err:
         log.error("archive: cannot show issue %r: %s", issue_id, err)
@@ -132,7 +132,7 @@ def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
     sub(author, "name", nl.name)
     for item in issues[:FEED_ENTRIES]:
         entry = sub(feed, "entry")
-        url = issues.archive_url(s.base_url, item.id)
+        url = archive_url(s.base_url, item.id)
         sub(entry, "title", item.subject)
         sub(entry, "id", url)
         sub(entry, "updated", _rfc3339(item.sent_at))
