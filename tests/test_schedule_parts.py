@@ -156,3 +156,29 @@ def test_the_keeper_renews_and_reports_a_loss(engine):
         assert lost and lost[0].startswith("taken over by")
     finally:
         keeper.stop()
+
+
+def test_job_functions_stored_by_earlier_releases_still_resolve():
+    # APScheduler keeps a job's function as text in the user's database: jobs written before the
+    # scheduler moved into newsletter.schedule name newsletter.jobs:… and must still run.
+    from apscheduler.util import ref_to_obj
+
+    from newsletter.schedule import jobs
+
+    for name in ("send_job", "auto_job", "refire_job"):
+        assert ref_to_obj(f"newsletter.jobs:{name}") is getattr(jobs, name)
+
+
+def test_a_send_job_stored_under_the_old_path_is_listed_as_a_send(tmp_path):
+    from apscheduler.triggers.date import DateTrigger
+
+    from newsletter.schedule.scheduler import job_scheduler, list_jobs
+    from schedule_support import write_config
+
+    config = write_config(tmp_path)
+    when = datetime.now(timezone.utc) + timedelta(days=1)
+    with job_scheduler(config) as scheduler:
+        scheduler.add_job("newsletter.jobs:send_job", DateTrigger(run_date=when), id="send-w9",
+                          args=[str(config.path), "w9", "", "send-w9"])
+    [job] = list_jobs(config)
+    assert (job.kind, job.issue_id) == ("send", "w9")
