@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import lxml.html
 import pytest
+import trafilatura
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsletter.articles import extract as extract_module
+from newsletter.articles.extract import extract, html_to_text, prune_boilerplate
 from newsletter.errors import SourceError
-from newsletter.articles.extract import extract, html_to_text
 from newsletter.models import RawDocument
 
 ARTICLES = Path(__file__).parent / "data" / "articles"   # the raw seed sample
@@ -285,3 +288,191 @@ def test_any_markup_gives_an_article_or_a_source_error(body):
         extract(RawDocument(source="page.html", body=body, kind="html"))
     except SourceError as err:
         assert re.match(r"^(no article text found in page.html|page.html: cannot parse)", str(err))
+
+
+# ---------------------------------------------------------------- layouts the pruning once broke
+# Synthetic pages, one per class of failure found on real pages the extraction was not tuned on:
+# the story in a layout table, a post whose container class names its tags ("tag-sharing"),
+# comments longer than the story, a story box with a promo-like class.
+
+STORY = [
+    "The harbour authority said on Monday that the old timber pier, closed since a storm split "
+    "its deck two winters ago, will be rebuilt by the end of next summer.",
+    "Engineers found that most of the piles driven in 1904 are still sound, so the new deck can "
+    "rest on them once the rotten crossbeams have been replaced.",
+    "The work will cost about 2.4 million pounds, two thirds of it from a coastal communities "
+    "grant and the rest from the harbour's own reserves.",
+    "Fishing boats that used the pier have moored at the east quay since the storm, where the "
+    "water is too shallow for them at low tide.",
+    "Local divers will survey the seabed around the piles in March, before the contractors bring "
+    "a floating crane into the harbour in April.",
+    "A public meeting on the design, which keeps the Victorian railings and adds a lift for "
+    "wheelchair users, will be held at the town hall next week.",
+]
+HEADLINE = "Storm-split pier to be rebuilt on its old piles"
+COMMENT = "I walked on that pier every Sunday as a child and I am so glad to hear the news today."
+
+
+def story_html(paragraphs: list[str] = STORY) -> str:
+    return "".join(f"<p>{p}</p>" for p in paragraphs)
+
+
+def words(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def comments_html(count: int) -> str:
+    return "".join(f"<li class='comment'><p class='comment-author'>reader{i}</p><p>{COMMENT}</p>"
+                   f"<p>Reply</p></li>" for i in range(count))
+
+
+def table_layout_page() -> str:
+    return (f"<html><head><title>{HEADLINE} - Harbour Gazette</title></head><body>"
+            "<table width='100%' border='0' cellpadding='0' cellspacing='0'>"
+            "<tr><td colspan='3'><a href='/'><img src='/logo.gif' alt='Harbour Gazette'></a>"
+            "</td></tr><tr><td width='160' valign='top'><a href='/news'>News</a><br>"
+            "<a href='/sport'>Sport</a><br><a href='/archive'>Archive</a></td>"
+            f"<td valign='top'><font face='Arial' size='2'><b><font size='4'>{HEADLINE}</font></b>"
+            f"<br>By Ann Walker<br><br>{story_html()}</font></td>"
+            "<td width='160' valign='top'><a href='/ads'>Advertise with us</a></td></tr>"
+            "<tr><td colspan='3'>Copyright Harbour Gazette 2004. All rights reserved.</td></tr>"
+            "</table></body></html>")
+
+
+def table_layout_br_page() -> str:
+    return (f"<html><head><title>{HEADLINE}</title></head><body><table width='780'>"
+            "<tr><td colspan='2'><a href='/'>Home</a> | <a href='/news'>News</a></td></tr>"
+            "<tr><td width='150'><a href='/a'>Archive</a><br><a href='/b'>Links</a></td>"
+            f"<td valign='top'><font size='2'>{'<br><br>'.join(STORY)}</font></td></tr>"
+            "<tr><td colspan='2'>Copyright 2004</td></tr></table></body></html>")
+
+
+def wordpress_page() -> str:
+    """A blog post: the site name is the <h1>, the post's classes name its tags and categories."""
+    return (f"<html><head><title>{HEADLINE} | Coast Notes</title></head>"
+            "<body class='single single-post postid-42 single-format-standard'>"
+            "<header><h1 class='site-title'><a href='/'>Coast Notes</a></h1></header>"
+            "<div id='primary'><div id='post-42' class='post-42 post type-post status-publish "
+            "hentry category-news tag-social-media tag-share-the-coast tag-comments'>"
+            f"<h2 class='entry-title'>{HEADLINE}</h2>"
+            f"<div class='entry-content'>{story_html()}</div><footer class='entry-footer'>"
+            "<span class='tags-links'>Tagged social media</span></footer></div>"
+            f"<div id='comments' class='comments-area'><ol>{comments_html(6)}</ol></div></div>"
+            "</body></html>")
+
+
+def themed_blog_page() -> str:
+    """The same without WordPress markers: a theme's own class words."""
+    return (f"<html><head><title>{HEADLINE}</title></head><body>"
+            "<div class='site-header'><h1><a href='/'>Coast Notes</a></h1></div>"
+            f"<div class='blog-post tag-sharing tag-comments category-social'>{story_html()}</div>"
+            f"<div class='comments'><ul>{comments_html(5)}</ul></div></body></html>")
+
+
+def comments_longer_page() -> str:
+    """A short story in a container with a sharing class, under a long discussion."""
+    return (f"<html><head><title>{HEADLINE}</title></head><body>"
+            "<div class='header'><a href='/'>Harbour Gazette</a></div>"
+            f"<div class='content'><h2 class='headline'>{HEADLINE}</h2>"
+            f"<div class='text social-share-enabled'>{story_html(STORY[:4])}</div></div>"
+            f"<div id='comments'><h3>Comments</h3><ul>{comments_html(8)}</ul></div>"
+            "</body></html>")
+
+
+def promo_named_page() -> str:
+    """The story itself sits in a container with a promo-like class and no headline inside."""
+    footer = "".join(f"<p>Harbour Gazette is published by Coastline Media Ltd, company number "
+                     f"0123{i}; all enquiries to the newsdesk.</p>" for i in range(8))
+    return (f"<html><head><title>{HEADLINE}</title></head><body>"
+            "<div class='top'><a href='/'>Harbour Gazette</a> <a href='/news'>News</a></div>"
+            f"<div class='promo-feature'>{story_html()}</div>"
+            f"<div class='site-footer'>{footer}</div></body></html>")
+
+
+LAYOUTS = {"table layout": (table_layout_page, STORY),
+           "table layout with br": (table_layout_br_page, STORY),
+           "wordpress tag classes": (wordpress_page, STORY),
+           "theme tag classes": (themed_blog_page, STORY),
+           "comments longer than the story": (comments_longer_page, STORY[:4]),
+           "story in a promo-named box": (promo_named_page, STORY)}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_the_whole_story_survives_the_layout(name):
+    page, story = LAYOUTS[name]
+    assert paragraphs(html_to_text(page()))[:len(story)] == story
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_never_empty_where_trafilatura_finds_text(name):
+    page = LAYOUTS[name][0]()
+    alone = trafilatura.extract(page, include_comments=False, favor_precision=True) or ""
+    assert alone.strip()
+    assert words(html_to_text(page)) >= 0.6 * words(alone)
+
+
+@pytest.mark.parametrize("page", [table_layout_page, table_layout_br_page])
+def test_layout_table_text_has_no_menu_or_footer(page):
+    text = html_to_text(page())
+    for unwanted in ("Advertise", "Archive", "Copyright", "|", HEADLINE):
+        assert unwanted not in text, unwanted
+
+
+@pytest.mark.parametrize("page", [wordpress_page, themed_blog_page, comments_longer_page])
+def test_comments_stay_out(page):
+    text = html_to_text(page())
+    assert COMMENT not in text and "reader1" not in text and "Reply" not in text
+
+
+def test_data_table_rows_are_plain_lines():
+    table = ("<table><thead><tr><th>Ticker</th><th>Last</th><th>Change</th></tr></thead><tbody>"
+             "<tr><td>HD</td><td>225.86</td><td>-12.99</td></tr>"
+             "<tr><td>LOW</td><td>113.40</td><td>-1.62</td></tr></tbody></table>")
+    page = (f"<html><head><title>{HEADLINE}</title></head><body><article><h1>{HEADLINE}</h1>"
+            f"{story_html(STORY[:2])}{table}{story_html(STORY[2:])}</article></body></html>")
+    paras = paragraphs(html_to_text(page))
+    assert paras[2:5] == ["Ticker | Last | Change", "HD | 225.86 | -12.99", "LOW | 113.40 | -1.62"]
+    assert paras[:2] + paras[5:] == STORY
+
+
+def test_a_table_closing_the_article_is_kept():
+    table = ("<table><tr><th>Pos</th><th>Player</th><th>Plays</th></tr>"
+             "<tr><td>DL</td><td>Larry Ogunjobi</td><td>63</td></tr></table>")
+    page = (f"<html><head><title>{HEADLINE}</title></head><body><article><h1>{HEADLINE}</h1>"
+            f"{story_html()}{table}</article></body></html>")
+    assert paragraphs(html_to_text(page))[-2:] == ["Pos | Player | Plays",
+                                                   "DL | Larry Ogunjobi | 63"]
+
+
+def test_precision_mode_finding_nothing_falls_back_to_the_default_mode(monkeypatch):
+    real = trafilatura.bare_extraction
+
+    def picky(tree, **options):
+        return None if options.get("favor_precision") else real(tree, **options)
+
+    monkeypatch.setattr(extract_module.trafilatura, "bare_extraction", picky)
+    assert paragraphs(html_to_text(wordpress_page()))[:len(STORY)] == STORY
+
+
+def test_our_clean_up_alone_never_empties_a_page():
+    # Every line is one our rules drop (a call to action), yet it is all the page has.
+    line = ("Subscribe to our podcast, out every Friday, to hear the full interview with the "
+            "harbour master about the pier.")
+    assert html_to_text(f"<html><body><article><p>{line}</p></article></body></html>") == line
+
+
+def test_post_container_is_not_pruned_but_its_tag_list_is():
+    tree = lxml.html.fromstring(wordpress_page())
+    prune_boilerplate(tree)
+    assert tree.find(".//div[@id='post-42']") is not None
+    assert tree.find(".//span[@class='tags-links']") is None
+
+
+def test_repeated_lines_of_a_page_are_kept():
+    # Two deals with the same feature list: on a web page the repeats are the page's own.
+    features = ("<ul><li>Charges quickly in the case</li>"
+                "<li>Easy setup for all your devices</li></ul>")
+    page = (f"<html><head><title>{HEADLINE}</title></head><body><article><h1>{HEADLINE}</h1>"
+            f"{story_html(STORY[:3])}{features}{story_html(STORY[3:])}{features}"
+            "</article></body></html>")
+    assert html_to_text(page).count("Charges quickly in the case") == 2
