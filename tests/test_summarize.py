@@ -321,3 +321,122 @@ def test_unknown_plugin_error_lists_the_known_names():
     with pytest.raises(ConfigError) as info:
         make_summarizer(SummarizeSection(summarizer="nope"))
     assert "default" in str(info.value) and "lead" in str(info.value)
+
+
+# ---------------------------------------------------------------- editors' rules (default ranker)
+
+def rank(text: str, title: str = "") -> tuple[str, Article]:
+    article = Article(text=text, title=title)
+    return RankSummarizer(SummarizeSection()).summarize(article), article
+
+
+# A standfirst restating the lead's fact, the way publishers print them above the story.
+SAME_FACT_ARTICLES = [
+    ("More than 400 volunteers joined the search for a missing hiker in the Cairngorms on Sunday.",
+     ("More than 400 people turned out on Sunday to search the Cairngorms for Tom Reid, a hiker "
+      "who has been missing since Friday."),
+     ("Mountain rescue teams said low cloud and snow had slowed the search across the plateau.\n\n"
+      "Police Scotland asked anyone who saw Tom Reid near the Cairn Gorm car park to call them.")),
+    (("Eighteen months after a fire gutted the old mill in Hebden Bridge, the town has reopened "
+      "it as a museum."),
+     ("Eighteen months later, the mill reopened on Saturday as a museum of the town's weaving "
+      "history."),
+     ("Volunteers rebuilt the looms from parts found in the ashes and in barns across the "
+      "valley.\n\nEntry to the museum is free until the end of the summer, the council said.")),
+]
+
+
+@pytest.mark.parametrize("standfirst, lead, rest", SAME_FACT_ARTICLES,
+                         ids=["more than 400", "eighteen months"])
+def test_a_standfirst_and_a_lead_stating_the_same_fact_are_not_both_chosen(standfirst, lead, rest):
+    # Both fit the budget together and each scores well alone: only the redundancy rule keeps
+    # the second out.
+    blurb, article = rank(f"{standfirst}\n\n{lead}\n\n{rest}")
+    parts = check_blurb(blurb, article, 60)
+    assert (standfirst in parts) + (lead in parts) == 1, parts
+    assert len(parts) >= 2                      # the budget goes to a further fact instead
+
+
+REFERENCE_ARTICLE = (
+    "The city council approved a new cycle lane on Market Street on Tuesday after a long "
+    "debate.\n\n{antecedent}\n\n"
+    "{opener} the lane would be finished by June and would link the railway station to the "
+    "university campus.")
+LONG_ANTECEDENT = (
+    "Councillor Tom Moss, who chairs the transport committee and has spent the past ten years "
+    "campaigning for safer junctions, wider pavements and slower traffic across the whole of the "
+    "city, proposed the plan at the meeting with the backing of shop owners, residents, two local "
+    "schools and both of the city's cycling clubs.")
+
+
+@pytest.mark.parametrize("opener", ["He said", "They said", "The answer, he said, is that",
+                                    "But officials said", "However, officials said",
+                                    "Also, officials said"])
+def test_a_sentence_opening_on_a_reference_is_not_chosen_without_its_antecedent(opener):
+    # The third sentence fits beside the lead and would be chosen with it; its antecedent (the
+    # second) is too long to come along, so the reference would dangle.
+    text = REFERENCE_ARTICLE.format(antecedent=LONG_ANTECEDENT, opener=opener)
+    blurb, article = rank(text, "Council approves Market Street cycle lane")
+    check_blurb(blurb, article, 60)
+    assert opener not in blurb
+    assert blurb.startswith("The city council approved a new cycle lane")
+
+
+def test_a_sentence_opening_on_a_reference_is_chosen_with_its_antecedent():
+    text = ("The city council approved a new cycle lane on Market Street on Tuesday after a long "
+            "debate.\n\nCouncillor Tom Moss proposed the cycle lane.\n\n"
+            "He said the Market Street cycle lane would be finished by June and would cost the "
+            "council less than its budget.")
+    blurb, article = rank(text, "Council approves Market Street cycle lane")
+    parts = check_blurb(blurb, article, 60)
+    assert parts[1:] == ["Councillor Tom Moss proposed the cycle lane.",
+                         ("He said the Market Street cycle lane would be finished by June and "
+                          "would cost the council less than its budget.")]
+
+
+@pytest.mark.parametrize("sentence, dangles", [
+    ("He said the Harbour Bridge would close for repairs in June.", True),
+    ("It will close the Harbour Bridge for repairs in June.", True),
+    ("However, the Harbour Bridge will close for repairs in June.", True),
+    ("The answer is to close the Harbour Bridge for repairs in June.", True),
+    ("‘He is wrong to close the Harbour Bridge for repairs,’ she said.", True),
+    ("‘I want the Harbour Bridge repaired by June,’ the mayor said.", False),   # quoted "I"
+    ("This week the Harbour Bridge closed for repairs.", False),                # a date
+    ("US engineers said the Harbour Bridge would close for repairs in June.", False),
+    ("Both Leeds and York closed bridges for repairs in June.", False),
+    ("Helen Moss said the Harbour Bridge would close for repairs in June.", False),
+], ids=["he", "it", "however", "the answer", "quoted he", "quoted i", "this week", "us",
+        "both names", "helen"])
+def test_an_opening_reference_without_anything_before_it_is_left_out(sentence, dangles):
+    # Two unrelated sentences that both fit: the ranker takes both unless the first dangles.
+    other = "The city council approved a new cycle lane on Market Street on Tuesday."
+    blurb, article = rank(sentence + "\n\n" + other)
+    assert check_blurb(blurb, article, 60) == ([other] if dangles else [sentence, other])
+
+
+KEY_FIGURE_ARTICLE = (
+    "Hundreds of volunteers joined the search for missing hiker Tom Reid in the Cairngorms on "
+    "Sunday.\n\n"
+    "More than 400 volunteers joined the search for hiker Tom Reid in the Cairngorms on Sunday.\n\n"
+    "Mountain rescue teams said low cloud and snow had slowed the search across the plateau.\n\n"
+    "Police thanked the 400 volunteers and asked them to return at first light on Monday.")
+
+
+def test_of_two_sentences_stating_one_fact_the_one_with_the_key_figure_is_chosen():
+    # "400" is the key figure (the article repeats it). The two opening sentences state one fact;
+    # the vaguer one comes first and scores higher, so without the key-figure rule the
+    # redundancy rule would keep it and drop the number.
+    blurb, article = rank(KEY_FIGURE_ARTICLE, "Volunteers search Cairngorms for missing hiker")
+    parts = check_blurb(blurb, article, 60)
+    assert parts[0].startswith("More than 400 volunteers joined the search")
+    assert not any(part.startswith("Hundreds of volunteers") for part in parts)
+
+
+def test_glued_captions_and_capitalised_labels_count_as_weak_sentences():
+    text = ("Glasgow hooker Dougie Hall will retire at the end of the season after thirteen years "
+            "in the professional game.\n\n"
+            "Hall is hanging up his boots after 13 years of professional rugby As retirement draws "
+            "closer you do start to think about the game.\n\n"
+            "REASON IT MIGHT HAPPEN: Hall is close to the club's incoming coaching staff.")
+    weights = [c.weight for c in candidates(Article(text=text))]
+    assert weights[0] == 1.0 and weights[1] < 1.0 and weights[2] < 1.0
