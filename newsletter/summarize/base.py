@@ -7,10 +7,10 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from . import sentences
 from ..config import SummarizeSection
 from ..errors import SourceError
 from ..models import Article
+from . import sentences
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import re
 
 import requests
 
-from . import sentences
 from ..config import SummarizeSection, secret
 from ..errors import ConfigError, SourceError
 from ..models import Article
+from . import sentences
 from .base import Summarizer, word_count
 
 log = logging.getLogger(__name__)

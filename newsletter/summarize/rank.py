@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections import Counter
-from functools import lru_cache
 from itertools import combinations
 from typing import Callable, Sequence
 
 from ..models import Article
 from .base import MAX_SENTENCES, Candidate, Summarizer, candidates, fallback, join
+from .rules import Rules
+from .words import FUNCTION_WORDS, QUOTES, WORD, is_figure, key_figures, stem
 
 # How it works. Every word type of a sentence gets the probability that a human summary of the
 # article would use it, from a small logistic model over classic extractive-summarisation
@@ -63,42 +63,6 @@ _SUMMARY_WORDS = 55     # a typical human blurb's length, the F1 denominator's o
 _REPEAT = 0.3           # a repeated word matches again with this decaying weight (the, of, …)
 _POOL = 20              # sentences considered for combination, best single sentences first
 
-# Two sentences state the same fact when they share at least _SAME_MIN content words and either
-# most of them (Jaccard ≥ _SAME_JACCARD), or nearly all of the shorter one (a restatement or a
-# caption repeating the text), or a figure and a good part of the rest. Sharing topic words alone
-# is not enough: in a focused story every sentence says "tree" and "street".
-_SAME_MIN = 3
-_SAME_JACCARD = 0.4
-_SAME_CONTAINED = 0.8
-_SAME_JACCARD_FIGURE = 0.2
-
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-_QUOTES = "'\"‘“«"
-_FUNCTION_WORDS = frozenset("""
-a about above after again against all am an and any are aren't as at be because been before being
-below between both but by can could did do does doing down during each few for from further had has
-have having he her here hers herself him himself his how i if in into is it its itself just me more
-most my myself no nor not now of off on once only or other our ours ourselves out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours yourself yourselves also said says say one two new year years last first like
-get got told mr mrs ms it's that's he's she's i'm don't didn't can't won't may might must shall us
-""".split())
-_NUMBER_WORDS = frozenset("""
-three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen
-eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand
-thousands million millions billion billions trillion dozen dozens half
-""".split())
-# A figure in the text: digits ("400", "£446million", "1,500") or a number word from three up.
-_FIGURE_TEXT = re.compile(
-    r"(?<![\w.,])\d+(?:[.,]\d+)*|\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", re.IGNORECASE)
-# Ages ("20-year-old", "Leon Yeaman, 55,") and years repeat without restating a fact.
-_AGE_AFTER = re.compile(r"-year|\s+years?\s+old|,")
-_DIGIT = re.compile(r"\d")
-_YEAR = re.compile(r"(?:1[89]|20)\d\d")
-_SUFFIXES = ("ingly", "edly", "ing", "ies", "ied", "ed", "es", "ly", "s")
-
-
 class RankSummarizer(Summarizer):
     """The default extractive summariser: 1–3 verbatim sentences, best expected overlap first."""
 
@@ -125,7 +89,7 @@ def select(cands: list[Candidate], title: str, max_words: int) -> list[Candidate
     scorer = _Scorer(cands, title)
     pool = sorted(fitting, key=lambda c: -scorer.value((c,)))[:_POOL]
     pool.sort(key=lambda c: c.order)
-    rules = _Rules(pool, scorer.stems, _key_figures(cands, scorer.stems, title))
+    rules = Rules(pool, scorer.stems, key_figures(cands, scorer.stems, title))
     best = _best_group(pool, scorer, max_words, rules.allowed)
     if not best:
         best = _best_group(pool, scorer, max_words, lambda group: True)
@@ -147,100 +111,11 @@ def _best_group(pool: list[Candidate], scorer: _Scorer, max_words: int,
     return best_group
 
 
-class _Rules:
-    """The editor's rules on a group of sentences.
-
-    No fact stated twice; of two sentences stating one fact, the one with the key figure; no
-    reference left without its antecedent.
-    """
-
-    def __init__(self, pool: list[Candidate], stems: list[list[str]], key_figures: frozenset[str]):
-        # Keyed by Candidate.order, the index into stems; only the pool is ever asked about.
-        self.content = {c.order: frozenset(w for w in stems[c.order]
-                                           if w not in _FUNCTION_WORDS and len(w) > 1)
-                        for c in pool}
-        self.figures = {c.order: _figures(c.text, stems[c.order]) for c in pool}
-        self.needs_previous = {c.order: opens_with_reference(c.text) for c in pool}
-        self.same: dict[tuple[int, int], bool] = {}
-        # A sentence without the key figure gives way to one that states the same fact with it,
-        # reads as well on its own and needs no sentence before it.
-        weight = {c.order: c.weight for c in pool}
-        keyed = [o for o in self.figures if self.figures[o] & key_figures
-                 and not self.needs_previous[o]]
-        self.outranked = {o for o in self.figures if not self.figures[o] & key_figures
-                          and any(weight[k] >= weight[o] and self.same_fact(min(o, k), max(o, k))
-                                  for k in keyed)}
-
-    def allowed(self, group: tuple[Candidate, ...]) -> bool:
-        """Return True when the group (in article order) meets the rules."""
-        orders = {c.order for c in group}
-        if any(o in self.outranked or self.needs_previous[o] and o - 1 not in orders
-               for o in orders):
-            return False
-        return not any(self.same_fact(a.order, b.order) for a, b in combinations(group, 2))
-
-    def same_fact(self, a: int, b: int) -> bool:
-        """Return True when sentences a and b (a < b) state the same fact."""
-        if (a, b) not in self.same:
-            one, two = self.content[a], self.content[b]
-            common = len(one & two)
-            jaccard = common / max(1, len(one | two))
-            self.same[a, b] = common >= _SAME_MIN and (
-                jaccard >= _SAME_JACCARD
-                or common >= _SAME_CONTAINED * min(len(one), len(two))
-                or jaccard >= _SAME_JACCARD_FIGURE and bool(self.figures[a] & self.figures[b]))
-        return self.same[a, b]
-
-
-# Openers that refer back to something said before: a pronoun, a connective, a first-person
-# voice outside quotation marks (the end of a quote whose speaker came earlier) or a definite
-# description of an earlier thing ("The answer", "The pair"). "This week" and the like are dates.
-_REFERENCE_OPENER = re.compile(
-    r"(?:he|she|they|it|its|his|her|him|them|their|this|that|these|those|such|both|another|others|"
-    r"i|we|my|our|us|but|and|or|so|yet|however|also|still|instead|meanwhile|moreover|furthermore|"
-    r"nevertheless|nonetheless|besides|then|thus|therefore|hence|likewise|similarly|otherwise|"
-    r"indeed|too|even so|in addition|as a result|in fact|in turn|after that|by contrast|"
-    r"the (?:answer|move|decision|pair|couple|duo|trio|two|three|latter|former|same|incident|"
-    r"comments?|remarks?|claims?|announcement|news|result|results|findings|reason|problem|"
-    r"question|response|reply|rest))"
-    r"(?:['’](?:s|re|ve|ll|d|m))?(?=[\s,;:.!?—–]|$)",
-    re.IGNORECASE)
-_DATE_AFTER = re.compile(
-    r"\s+(?:week|weekend|year|month|morning|afternoon|evening|night|season|summer|winter|spring|"
-    r"autumn|fall|time|january|february|march|april|may|june|july|august|september|october|"
-    r"november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-    re.IGNORECASE)
-
-
-def opens_with_reference(sentence: str) -> bool:
-    """Return True when the sentence opens on a reference to an earlier one ("He", "The answer").
-
-    Inside an opening quotation mark only third-person pronouns and connectives count: a quoted
-    "I" or "we" is resolved by the attribution that follows.
-    """
-    body = sentence.lstrip()
-    quoted = body[:1] in "\"'“‘«"
-    body = body.lstrip("\"'“‘«([ ")
-    found = _REFERENCE_OPENER.match(body)
-    if found is None or not found.group()[:1].isupper() and not quoted:
-        return False
-    if len(found.group()) > 1 and found.group().isupper():
-        return False                                       # "US", "IT": an acronym
-    first = found.group().lower()
-    if first == "both" and body[found.end():].lstrip()[:1].isupper():
-        return False                                       # "Both Roscosmos and NASA …" names them
-    if quoted and first.split("'")[0].split("’")[0] in ("i", "we", "my", "our", "us"):
-        return False
-    # "This week, …" is a date, not a reference.
-    return not (first in ("this", "that", "these", "those")
-                and _DATE_AFTER.match(body, found.end()) is not None)
-
-
 class _Scorer:
     """Expected ROUGE-1 F1 of groups of candidates (candidates[i].order == i)."""
 
     def __init__(self, cands: list[Candidate], title: str):
-        self.stems = [[_stem(w.lower()) for w in _WORD.findall(c.text)] for c in cands]
+        self.stems = [[stem(w.lower()) for w in WORD.findall(c.text)] for c in cands]
         self.types = _type_probabilities(cands, self.stems, title)
         # Each word's expected matches in one sentence; every further use of a word matches
         # less often, since ROUGE clips a word's count at its count in the reference.
@@ -318,20 +193,20 @@ def type_features(cands: list[Candidate], stems: list[list[str]], title: str
             freq[word] += 1
             first.setdefault(word, offset)
             offset += 1
-    headline = {_stem(w.lower()) for w in _WORD.findall(title or "")} - _FUNCTION_WORDS
+    headline = {stem(w.lower()) for w in WORD.findall(title or "")} - FUNCTION_WORDS
     word_feats: dict[str, tuple[float, ...]] = {}
     for word, count in freq.items():
-        function = word in _FUNCTION_WORDS or len(word) < 2
+        function = word in FUNCTION_WORDS or len(word) < 2
         log_tf = math.log(count)
         word_feats[word] = (log_tf, log_tf if function else 0.0, float(word in headline),
-                            math.log1p(first[word] / 25), float(_is_figure(word)))
+                            math.log1p(first[word] / 25), float(is_figure(word)))
     sent_feats: list[tuple[float, ...]] = []
     names: list[set[str]] = []
     for cand, stemmed in zip(cands, stems):
-        sent_feats.append((1.0, math.log1p(cand.order), float(cand.text[:1] in _QUOTES)))
-        raw = _WORD.findall(cand.text)
+        sent_feats.append((1.0, math.log1p(cand.order), float(cand.text[:1] in QUOTES)))
+        raw = WORD.findall(cand.text)
         names.append({s for k, (w, s) in enumerate(zip(raw, stemmed)) if k and w[:1].isupper()
-                      and s not in _FUNCTION_WORDS and len(s) > 1})
+                      and s not in FUNCTION_WORDS and len(s) > 1})
     return word_feats, sent_feats, names
 
 
@@ -352,44 +227,6 @@ def _type_probabilities(cands: list[Candidate], stems: list[list[str]],
             probs[word] = (1.0 / (1.0 + math.exp(-z)), n)
         out.append(probs)
     return out
-
-
-def _key_figures(cands: list[Candidate], stems: list[list[str]], title: str) -> frozenset[str]:
-    """Return the article's key figures: those the headline states or two sentences repeat."""
-    counts = Counter(f for c, words in zip(cands, stems) for f in _figures(c.text, words))
-    return frozenset(f for f, n in counts.items() if n >= 2) | _figures(title or "")
-
-
-def _figures(text: str, stems: Sequence[str] | None = None) -> frozenset[str]:
-    """Return the figures a sentence states, normalised ("1,500" → "1500"): no years, ages, 0–2."""
-    if stems is not None and _DIGIT.search(text) is None and _NUMBER_WORDS.isdisjoint(stems):
-        return frozenset()                  # most sentences: skip the slow number-word pattern
-    out = set()
-    for found in _FIGURE_TEXT.finditer(text):
-        figure = found.group().lower().replace(",", "")
-        after = _AGE_AFTER.match(text, found.end())
-        if (figure in ("0", "1", "2") or _YEAR.fullmatch(figure) or after is not None
-                and (after.group() != "," or text[found.start() - 2:found.start()] == ", ")):
-            continue
-        out.add(figure)
-    return frozenset(out)
-
-
-def _is_figure(stem: str) -> bool:
-    """Return True for a figure: a token with a digit, or a number word from three upwards."""
-    return stem in _NUMBER_WORDS or _DIGIT.search(stem) is not None
-
-
-@lru_cache(maxsize=1 << 16)
-def _stem(word: str) -> str:
-    """Return a crude stem of a lower-case word (plural, -ed, -ing, -ly removed)."""
-    word = word.replace("’", "'")
-    if word.endswith("'s"):
-        word = word[:-2]
-    for suffix in _SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
-    return word
 
 
 def score_entry(text: str, title: str | None = None) -> str:
