@@ -159,6 +159,52 @@ class WebSection:
 
 
 @dataclass(frozen=True)
+class BouncesSection:
+    soft_bounce_limit: int = 3           # soft bounces in a row (one per issue) that mark an address bounced
+    complaint_pause_ratio: float = 0.001  # complaints per delivered message of an issue that pause the list
+    return_path: str = ""                # VERP envelope sender, e.g. "bounces+{token}@example.org"; "" = From
+    maildir: str = ""                    # a Maildir folder that receives DSN/ARF reports
+    imap_host: str = ""                  # or an IMAP mailbox (TLS always)
+    imap_port: int = 993
+    imap_security: str = "ssl"           # ssl (port 993) | starttls (port 143)
+    imap_user: str = ""
+    password_env: str = ""
+    folder: str = "INBOX"
+    ca_file: str = ""                    # extra CA bundle for the IMAP server (tests, private CAs)
+
+
+@dataclass(frozen=True)
+class PostmarkHook:
+    username: str = ""
+    password_env: str = ""               # env var holding the basic-auth password; "" = hook off (404)
+
+
+@dataclass(frozen=True)
+class MailgunHook:
+    signing_key_env: str = ""            # env var holding the HTTP webhook signing key; "" = off
+
+
+@dataclass(frozen=True)
+class SendGridHook:
+    public_key_file: str = ""            # the Signed Event Webhook's verification key; "" = off
+
+
+@dataclass(frozen=True)
+class SESHook:
+    certificate_file: str = ""           # the SNS signing certificate (PEM); "" = off
+    topic_arns: tuple[str, ...] = ()     # SNS topics accepted; empty = any topic signed by the certificate
+
+
+@dataclass(frozen=True)
+class WebhooksSection:
+    max_age_seconds: int = 900           # oldest signed timestamp accepted (Mailgun, SendGrid)
+    postmark: PostmarkHook = field(default_factory=PostmarkHook)
+    mailgun: MailgunHook = field(default_factory=MailgunHook)
+    sendgrid: SendGridHook = field(default_factory=SendGridHook)
+    ses: SESHook = field(default_factory=SESHook)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSection = field(default_factory=NewsletterSection)
     paths: PathsSection = field(default_factory=PathsSection)
@@ -171,12 +217,20 @@ class Config:
     sources: SourcesSection = field(default_factory=SourcesSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    bounces: BouncesSection = field(default_factory=BouncesSection)
+    webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     root: Path = Path(".")                                 # folder of the config file
     path: Path | None = None                               # the config file itself
 
     def state_dir(self, *parts: str) -> Path:
         """Return a path under the state folder (not created)."""
         return self.paths.state.joinpath(*parts)
+
+    def file_path(self, value: str) -> Path:
+        """Return a file named in config (a str key such as webhooks.ses.certificate_file) as a
+        path, relative ones taken from the config file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
 
     def database_url(self) -> str:
         """Return the database URL with a relative SQLite path made relative to the config file."""

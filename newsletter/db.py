@@ -90,6 +90,64 @@ deliveries = Table(
     ForeignKeyConstraint(["issue_id", "list"], ["issues.id", "issues.list"], ondelete="CASCADE"),
     # (issue, list, id) lets the send loop walk an issue's rows in id order, chunk by chunk.
     Index("ix_deliveries_issue_list_id", "issue_id", "list", "id"),
+    # Bounce and complaint reports name a message by its Message-ID or the provider's id, and a
+    # VERP token by the subscriber (newsletter/feedback/match.py).
+    Index("ix_deliveries_message_id", "message_id"),
+    Index("ix_deliveries_provider_id", "provider_id"),
+    Index("ix_deliveries_subscriber_id", "subscriber_id"),
+)
+
+# Why an address stopped receiving: one row per suppression (bounced, complained, unsubscribed)
+# with its reason, source (models.SuppressionSource) and time. Reactivating sets lifted_at; the
+# open row (lifted_at NULL) of a subscriber explains its current state.
+suppressions = Table(
+    "suppressions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(20), nullable=False),          # bounced | complained | unsubscribed
+    Column("source", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("issue_id", String(200)),                       # the issue whose message drew it, when known
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lifted_at", DateTime(timezone=True)),
+    Column("lifted_reason", Text, nullable=False, default=""),
+    Index("ix_suppressions_subscriber", "subscriber_id", "lifted_at"),
+    Index("ix_suppressions_created", "created_at"),
+    Index("ix_suppressions_issue", "issue_id"),
+)
+
+# Every bounce or complaint report taken in, once: event_key (provider + its event id, or the
+# report's own Message-ID + recipient) makes a replayed webhook or a re-read report harmless.
+feedback_events = Table(
+    "feedback_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_key", String(400), nullable=False),
+    Column("kind", String(20), nullable=False),            # models.FeedbackKind
+    Column("source", String(20), nullable=False),          # models.SuppressionSource
+    Column("provider", String(40), nullable=False, default=""),
+    Column("email", String(320), nullable=False, default=""),
+    Column("issue_id", String(200)),
+    Column("list", String(200)),
+    Column("delivery_id", Integer),                        # the ledger row (kept if the row goes)
+    Column("subscriber_id", Integer),
+    Column("code", String(40), nullable=False, default=""),   # enhanced status or provider code
+    Column("detail", Text, nullable=False, default=""),
+    Column("outcome", String(20), nullable=False),         # models.FeedbackOutcome
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("event_key", name="uq_feedback_events_key"),
+    Index("ix_feedback_events_delivery", "delivery_id"),
+    Index("ix_feedback_events_issue", "issue_id", "list", "kind"),
+)
+
+# Lists whose scheduled sends wait because an issue drew too many complaints; one row per
+# (list, issue). resumed_at is set by `newsletter bounces resume`; an open row pauses the list.
+list_pauses = Table(
+    "list_pauses", metadata,
+    Column("list", String(200), primary_key=True),
+    Column("issue_id", String(200), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("resumed_at", DateTime(timezone=True)),
 )
 
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
@@ -200,7 +258,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def create_tables(engine: Engine, tables: MetaData) -> None:
-    """Create the missing tables of `tables`; safe when several processes start at once.
+    """Create the missing tables and indexes of `tables`; safe when several processes start at once.
 
     Raises SQLAlchemyError when the database refuses. On SQLite the check-then-create runs in
     one write transaction (a deferred one fails at once with "database is locked" when another
@@ -211,6 +269,11 @@ def create_tables(engine: Engine, tables: MetaData) -> None:
         try:
             with write_transaction(engine) as conn:
                 tables.create_all(conn)
+                # create_all makes the indexes of new tables only: an index added to an existing
+                # table (a database made by an earlier release) is created here.
+                for table in tables.sorted_tables:
+                    for index in table.indexes:
+                        index.create(conn, checkfirst=True)
             return
         except (exc.IntegrityError, exc.ProgrammingError):
             if attempt == 2:

@@ -11,6 +11,9 @@ messages and status codes. Each carries its context as attributes, not only in i
     │   └── TokenError       a link token forged, altered, expired or not ours
     ├── ScheduleError        a time, job or issue cannot be scheduled as asked
     ├── SendStopped          a run stopped as asked (signal, shutdown); it resumes later
+    ├── SendPaused           complaints paused a list's scheduled sends (.list_name, .issue_id)
+    ├── FeedbackError        a bounce/complaint report or webhook body cannot be read (.source)
+    │   └── SignatureError   a webhook's credentials or signature are missing or wrong
     └── DeliveryError        one message failed (.recipient, .reply)
         ├── RecipientRejected        permanent for this address: suppressed
         ├── TransientDeliveryError   retried with backoff (.retry_after)
@@ -75,6 +78,36 @@ class SendStopped(NewsletterError):
     def __init__(self, message: str, issue_id: str | None = None):
         super().__init__(message)
         self.issue_id = issue_id
+
+
+class SendPaused(NewsletterError):
+    """Complaints about an issue passed bounces.complaint_pause_ratio: scheduled sends of the list
+    wait until `newsletter bounces resume` (.list_name, .issue_id: the issue that drew them)."""
+
+    def __init__(self, message: str, list_name: str, issue_id: str | None = None):
+        super().__init__(message)
+        self.list_name = list_name
+        self.issue_id = issue_id
+
+
+class FeedbackError(NewsletterError):
+    """A bounce or complaint report, or a webhook's body, cannot be read (.source: provider or file)."""
+
+    def __init__(self, message: str, source: str | None = None):
+        super().__init__(message)
+        self.source = source
+
+
+class SignatureError(FeedbackError):
+    """A webhook request's credentials or signature are missing, stale or wrong: nothing is applied.
+
+    .missing is True when the request carried no credentials or signature at all (401), False
+    when they were there but wrong or too old (403).
+    """
+
+    def __init__(self, message: str, source: str | None = None, missing: bool = False):
+        super().__init__(message, source)
+        self.missing = missing
 
 
 class DeliveryError(NewsletterError):

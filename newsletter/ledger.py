@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
 from .errors import SubscriberError
-from .models import DeliveryState, IssueState, Subscriber, SubscriberStatus
+from .models import DeliveryState, IssueState, Subscriber, SubscriberStatus, SuppressionSource
+from .subscribers import suppression
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,23 @@ def _claimable(retry_unknown: bool) -> tuple[str, ...]:
     """Return the row states a run may claim."""
     return ((DeliveryState.PENDING, DeliveryState.DEFERRED, DeliveryState.UNKNOWN) if retry_unknown
             else (DeliveryState.PENDING, DeliveryState.DEFERRED))
+
+
+def _suppress_bounced(conn: Connection, bounced: list[Outcome]) -> None:
+    """Mark the still-active subscribers of bounced rows bounced, with the reply on the suppression list."""
+    ids = [o.subscriber_id for o in bounced]
+    active = set(conn.execute(select(_S.c.id).where(_S.c.id.in_(ids), _S.c.status == SubscriberStatus.ACTIVE))
+                 .scalars())
+    if not active:
+        return
+    now = utcnow()
+    conn.execute(update(_S).where(_S.c.id.in_(sorted(active))).values(status=SubscriberStatus.BOUNCED, updated_at=now))
+    issue_of = dict(conn.execute(select(_D.c.id, _D.c.issue_id).where(_D.c.id.in_([o.row_id for o in bounced]))).all())
+    for o in bounced:
+        if o.subscriber_id in active:
+            active.discard(o.subscriber_id)
+            suppression.suppress(conn, [o.subscriber_id], SubscriberStatus.BOUNCED, SuppressionSource.REPLY,
+                                 o.reply, issue_of.get(o.row_id), now)
 
 
 class Ledger:
@@ -249,10 +267,9 @@ class Ledger:
                     f"updated_at = {mark} FROM (VALUES {rows}) AS v WHERE deliveries.id = v.column1",
                     (stamp, *chain.from_iterable(part)))
             if "bounced" in map(_status, outcomes):          # a scan in C: bounces are rare
-                bounced = [{"b_sid": o.subscriber_id} for o in outcomes if o.status == DeliveryState.BOUNCED and o.subscriber_id]
+                bounced = [o for o in outcomes if o.status == DeliveryState.BOUNCED and o.subscriber_id]
                 if bounced:
-                    conn.execute(update(_S).where(_S.c.id == bindparam("b_sid"), _S.c.status == SubscriberStatus.ACTIVE)
-                                 .values(status="bounced", updated_at=utcnow()), bounced)
+                    _suppress_bounced(conn, bounced)
 
     def finish(self, issue_id: str, list_name: str) -> str:
         """Mark (issue_id, list_name) sent when no row is still open; return its state."""

@@ -18,6 +18,38 @@ class SubscriberStatus(StrEnum):
     COMPLAINED = "complained"         # marked a message as spam
 
 
+class SuppressionSource(StrEnum):
+    """Where a suppression (bounced, complained, unsubscribed) came from; kept with its reason and time."""
+
+    REPLY = "reply"                   # the sending server's or API's reply during a send
+    WEBHOOK = "webhook"               # a provider's signed webhook (Postmark, Mailgun, SendGrid, SES)
+    DSN = "dsn"                       # a delivery status notification (RFC 3464) from the bounce mailbox
+    ARF = "arf"                       # an abuse/complaint feedback report (RFC 5965) from the mailbox
+    LINK = "link"                     # the subscriber's own unsubscribe link (one-click or page)
+    IMPORT = "import"                 # a CSV import that named the state
+    MANUAL = "manual"                 # a command (`subscribers add --status`, the API)
+
+
+class FeedbackKind(StrEnum):
+    """What a bounce or complaint report says about one message to one address."""
+
+    HARD_BOUNCE = "hard_bounce"       # the address is bad (RFC 3463 X.1.1, X.2.1, ...): suppress
+    SOFT_BOUNCE = "soft_bounce"       # not delivered for now (mailbox full, 4.x.x): N in a row suppress
+    BLOCKED = "blocked"               # refused for policy or content, not the address: never suppresses
+    DELAYED = "delayed"               # still being retried by the relay: informational
+    COMPLAINT = "complaint"           # marked as spam: complained (and so unsubscribed)
+    OTHER = "other"                   # a report we read but that says nothing about delivery
+
+
+class FeedbackOutcome(StrEnum):
+    """What applying one report did."""
+
+    SUPPRESSED = "suppressed"         # the subscriber is now bounced or complained
+    RECORDED = "recorded"             # kept with its message; no state changed
+    UNMATCHED = "unmatched"           # no ledger row or subscriber matches it: nothing changed
+    DUPLICATE = "duplicate"           # seen before (a replay or a second copy): nothing changed
+
+
 class DeliveryState(StrEnum):
     """A ledger row (one issue × one subscriber): pending → sending → sent, or another outcome."""
 

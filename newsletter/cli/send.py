@@ -138,19 +138,56 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
         say(f"dry run: {report.would_send} messages ({report.would_send_bytes / 1e6:.1f} MB) would go to "
             f"list {report.list_name!r}; nothing was sent")
         return
+    from ..feedback.pause import open_pauses
+
+    for held in open_pauses(get_engine(config), list_name or config.delivery.default_list):
+        warn(f"scheduled sends of list {held.list!r} are paused by the complaints about issue {held.issue_id}; "
+             "this send goes ahead because you asked for it (`newsletter bounces resume` lifts the pause)")
     with sending_progress() as progress, _sigterm_stops():
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown,
                             progress=progress)
     print_summary(report)
 
 
+FAILURE_STATES = ("failed", "bounced", "unknown")
+
+
+def print_failures(ledger: Ledger, issue_id: str, list_name: str | None) -> None:
+    """Print every failed, bounced or unknown row with the server's reply, then the reports received."""
+    from ..feedback.apply import issue_events
+
+    lists = [list_name] if list_name else ledger.lists_of(issue_id)
+    shown = 0
+    for name in lists:
+        for state in FAILURE_STATES:
+            for email, _mid, reply in ledger.rows(issue_id, state, None, name):
+                say(f"{state}\t{email}\t{name}\t{' '.join((reply or '-').split())}")
+                shown += 1
+    if not shown:
+        say(f"issue {issue_id}: no failed, bounced or unknown message")
+    events = issue_events(ledger.engine, issue_id, list_name)
+    if events:
+        say(f"reports received after sending ({len(events)}):")
+        for e in events:
+            say(f"  {e.kind}\t{e.email}\t{e.list}\t{e.source}/{e.provider}\t{e.outcome}\t{e.detail}")
+
+
 @cli.command()
 @click.argument("issue_id")
 @click.option("--list", "list_name", default=None, help="Only this list (default: every list of the issue).")
+@click.option("--failures", is_flag=True,
+              help="List each failed, bounced or unknown message with the server's reply, and the "
+                   "bounce and complaint reports received for the issue.")
 @pass_app
-def status(app: AppContext, issue_id: str, list_name: str | None) -> None:
+def status(app: AppContext, issue_id: str, list_name: str | None, failures: bool) -> None:
     """Show how many messages of ISSUE_ID are in each delivery state."""
     ledger = Ledger(get_engine(app.config))
+    if failures:
+        if ledger.issue_state(issue_id) is None:
+            say(f"issue {issue_id}: not sent yet")
+            return
+        print_failures(ledger, issue_id, list_name)
+        return
     state = ledger.issue_state(issue_id)
     if state is None:
         say(f"issue {issue_id}: not sent yet")

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from ..db import STATUSES, get_engine
+from ..db import STATUSES, SUPPRESSED, get_engine
 from ..errors import SubscriberError
+from ..feedback import undo
+from ..subscribers import suppression
 from ..subscribers.store import SubscriberStore
 from .common import AppContext, pass_app, say, warn
 from .group import cli
@@ -88,7 +90,9 @@ def add_cmd(app: AppContext, email: str, name: str, fields: tuple[str, ...], sta
     if before is None:
         say(f"{list_}: added {sub.email} ({sub.status})")
     elif sub.status != status:
-        warn(f"{list_}: {sub.email} is already on the list and stays {sub.status}")
+        hint = (f" (undo a {sub.status} state made by mistake with `newsletter subscribers reactivate "
+                f"{sub.email}`)" if status == "active" and sub.status in undo.UNDOABLE else "")
+        warn(f"{list_}: {sub.email} is already on the list and stays {sub.status}{hint}")
     else:
         say(f"{list_}: updated {sub.email} ({sub.status})")
 
@@ -111,13 +115,75 @@ def remove_cmd(app: AppContext, email: str, list_name: str | None) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N subscribers.")
 @pass_app
 def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: int | None) -> None:
-    """Show the list's subscribers: address, state and name, one per line."""
+    """Show the list's subscribers: address, state and name, one per line; a suppressed one also
+    shows where its state came from, when, and why."""
     store, list_ = _store(app), _list(app, list_name)
     store.require_list(list_)
+    page: list = []
+
+    def flush() -> None:
+        """Print the collected subscribers with their suppression records."""
+        why = suppression.open_for(store.engine, [s.id for s in page if s.status in SUPPRESSED and s.id])
+        for sub in page:
+            line = f"{sub.email}\t{sub.status}\t{sub.name}"
+            record = why.get(sub.id) if sub.id is not None else None
+            if record is not None:
+                line += f"\t{record.source}\t{record.created_at:%Y-%m-%d %H:%M} UTC\t{record.reason}"
+            say(line)
+        page.clear()
+
     for i, sub in enumerate(store.iter_subscribers(list_, status)):
         if limit is not None and i >= limit:
             break
-        say(f"{sub.email}\t{sub.status}\t{sub.name}")
+        page.append(sub)
+        if len(page) == 500:
+            flush()
+    flush()
+
+
+@subscribers_group.command("reactivate")
+@click.argument("emails", metavar="ADDRESS...", nargs=-1)
+@_list_option
+@click.option("--bounced-since", "since", default=None, metavar="TIME",
+              help="Every address bounced since TIME (7d, 12h, 2026-05-01 or an ISO time; UTC).")
+@click.option("--issue", "issue_id", default=None, metavar="ID",
+              help="Every address bounced by issue ID; their rows of ID go back to pending for `send`.")
+@click.option("--include-complaints", is_flag=True, help="With --bounced-since/--issue: complained addresses too.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@pass_app
+def reactivate_cmd(app: AppContext, emails: tuple[str, ...], list_name: str | None, since: str | None,
+                   issue_id: str | None, include_complaints: bool, dry_run: bool) -> None:
+    """Undo bounces (and complaints) made by mistake: ADDRESS... or a mass undo by time or issue.
+
+    Never undoes an unsubscribe: that is the subscriber's own choice.
+    """
+    engine, list_ = get_engine(app.config), _list(app, list_name)
+    if emails and since:
+        raise click.UsageError("give addresses or --bounced-since, not both")
+    if not emails and not since and not issue_id:
+        raise click.UsageError("give the addresses to reactivate, or --bounced-since TIME and/or --issue ID")
+    if emails:
+        if include_complaints:
+            raise click.UsageError("--include-complaints goes with --bounced-since/--issue (named addresses "
+                                   "are reactivated whether they bounced or complained)")
+        report = undo.reactivate(engine, list_, emails, issue_id=issue_id, dry_run=dry_run)
+    else:
+        report = undo.reactivate_matching(engine, list_, since=undo.parse_since(since) if since else None,
+                                          issue_id=issue_id, include_complaints=include_complaints,
+                                          dry_run=dry_run)
+    verb = "would reactivate" if dry_run else "reactivated"
+    for r in report.reactivated:
+        origin = f" ({r.source}, {r.since:%Y-%m-%d %H:%M} UTC: {r.reason})" if r.source and r.since else ""
+        say(f"{list_}: {verb} {r.email}, was {r.was}{origin}")
+    for address, why in report.refused:
+        warn(f"{list_}: {address}: not reactivated: {why}")
+    say(f"{list_}: {len(report.reactivated)} {verb}, {len(report.refused)} not"
+        + ("; nothing changed (dry run)" if dry_run else ""))
+    if issue_id and report.rows_reset:
+        say(f"issue {issue_id}: {report.rows_reset} bounced row(s) {'would go' if dry_run else 'went'} back to "
+            f"pending: `newsletter send {issue_id} --list {list_}` delivers them")
+    if report.refused and emails and not report.reactivated:
+        raise SubscriberError(f"nothing reactivated on list {list_!r}")
 
 
 @subscribers_group.command("count")

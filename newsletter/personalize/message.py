@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..models import Recipient, Rendered, Subscriber
 from ..render.placeholders import field_name, text_template
 from ..signing import Signer
+from . import verp
 from .dkim import DKIMSigner
 from .mime import (
     CRLF,
@@ -90,6 +91,8 @@ class MessageFactory:
         reply_name, reply_addr = parseaddr(check_header("Reply-To", nl.reply_to)) if nl.reply_to else ("", "")
         if nl.reply_to and "@" not in reply_addr:
             raise ConfigError(f"newsletter.reply_to: {nl.reply_to!r} is not an address")
+        self._return_path = config.bounces.return_path
+        verp.check_template(self._return_path)
         self.base_url = nl.base_url.rstrip("/")
         self.view_url = issues.archive_url(self.base_url, rendered.issue_id)
         self._unsub_prefix = f"{self.base_url}/u/"
@@ -168,6 +171,13 @@ class MessageFactory:
         values["unsubscribe_url"] = self._unsub_prefix + self.signer.unsubscribe_token(email, self.list_name)
         values["view_url"] = self.view_url
         return Recipient(email, self._message_id(email), values, subscriber_id)
+
+    def return_path(self, recipient: Recipient) -> str:
+        """Return the VERP envelope sender for recipient (bounces.return_path), or "" for the From
+        address: test copies and recipients without a subscriber id never get one."""
+        if self.test:
+            return ""
+        return verp.return_path(self._return_path, recipient.subscriber_id, recipient.message_id)
 
     def subject(self, recipient: Recipient) -> str:
         """Return the subject line for recipient (with "[TEST] " in front for a test send)."""

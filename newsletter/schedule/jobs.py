@@ -13,6 +13,7 @@ from datetime import datetime
 from ..config import Config, load_config
 from ..delivery.send import SendReport
 from ..errors import NewsletterError, SendStopped
+from ..feedback.pause import check_scheduled_send
 from ..models import IssueState, JobState
 from ..pipeline import send_issue
 from . import autodigest
@@ -38,7 +39,9 @@ def clear_stop() -> None:
 
 
 def deliver(config: Config, issue_id: str, list_name: str) -> SendReport:
-    """Send issue_id through the ledger; raises NewsletterError, SendStopped when stopped part-way."""
+    """Send issue_id through the ledger; raises NewsletterError, SendStopped when stopped part-way,
+    and SendPaused (before anything is sent) while complaints hold the list's scheduled sends."""
+    check_scheduled_send(config, list_name or None)
     try:
         # On request_stop() the send loop stops claiming, finishes and records what is on the
         # wire and hands the rest back untouched; the ledger makes the next run carry on.

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db import STATUSES, SUPPRESSED, subscribers, utcnow, write_transaction
 from ..errors import SubscriberError
-from ..models import Subscriber
+from ..models import Subscriber, SuppressionSource
+from . import suppression
 from .addresses import address_key, check_status, normalise_address
 from .csvfile import ImportReport, export_file, import_file
 
@@ -69,6 +70,8 @@ class SubscriberStore:
                         _T.c.list == list_name, _T.c.email_key == record["key"])).first()
                     if existing is None:
                         self._insert(conn, list_name, [dict(record, status=status)])
+                        self._record_suppressed(conn, list_name, [dict(record, status=status)], {},
+                                                SuppressionSource.MANUAL)
                     else:
                         self._merge(conn, existing, record)
                 break
@@ -80,8 +83,14 @@ class SubscriberStore:
         assert found is not None  # just written in this method
         return found
 
-    def set_status(self, email: str, list_name: str, status: str) -> bool:
-        """Set the state of a subscriber; return False when the address is not in the list."""
+    def set_status(self, email: str, list_name: str, status: str, *,
+                   source: str = SuppressionSource.MANUAL, reason: str = "") -> bool:
+        """Set the state of a subscriber; return False when the address is not in the list.
+
+        A change into a suppression (unsubscribed, bounced, complained) is recorded on the
+        suppression list with source (models.SuppressionSource) and reason; a change out of one
+        lifts that record (reason then says why). Raises SubscriberError for a bad address or status.
+        """
         check_status(status)
         key = address_key(normalise_address(email))
         now = utcnow()
@@ -89,9 +98,16 @@ class SubscriberStore:
         if status == "active":
             values["confirmed_at"] = func.coalesce(_T.c.confirmed_at, now)
         with write_transaction(self.engine) as conn:
-            result = conn.execute(update(_T).where(_T.c.list == list_name, _T.c.email_key == key)
-                                  .values(**values))
-        return result.rowcount > 0
+            row = conn.execute(select(_T.c.id, _T.c.status).where(
+                _T.c.list == list_name, _T.c.email_key == key)).first()
+            if row is None:
+                return False
+            conn.execute(update(_T).where(_T.c.id == row.id).values(**values))
+            if status != row.status and status in SUPPRESSED:
+                suppression.suppress(conn, [row.id], status, source, reason, now=now)
+            elif status != row.status and row.status in SUPPRESSED:
+                suppression.lift(conn, [row.id], reason or f"set {status}", now)
+        return True
 
     def remove(self, email: str, list_name: str) -> bool:
         """Delete a subscriber (ledger rows keep the address); return False when it was not there."""
@@ -181,6 +197,7 @@ class SubscriberStore:
                             continue
                         outcome = self._merge(conn, row, r)
                         setattr(counts, outcome, getattr(counts, outcome) + 1)
+                    self._record_suppressed(conn, list_name, new, existing, SuppressionSource.IMPORT)
                 break
             except IntegrityError as err:
                 # A concurrent sign-up inserted one of these addresses: the retry sees it as existing.
@@ -190,6 +207,24 @@ class SubscriberStore:
         report.updated += counts.updated
         report.unchanged += counts.unchanged
         report.kept_suppressed += counts.kept_suppressed
+
+    @staticmethod
+    def _record_suppressed(conn, list_name: str, new: list[dict[str, Any]],  # noqa: ANN001
+                           existing: dict[str, Row], source: str) -> None:
+        """Put the rows just added in, or moved into, a suppression on the suppression list."""
+        moved = [row.id for row in existing.values() if row.status not in SUPPRESSED]
+        keys = [r["key"] for r in new if r["status"] in SUPPRESSED]
+        if not keys and not moved:
+            return
+        query = select(_T.c.id, _T.c.status).where(_T.c.list == list_name, _T.c.status.in_(SUPPRESSED))
+        rows = []
+        if keys:
+            rows += conn.execute(query.where(_T.c.email_key.in_(keys))).all()
+        if moved:
+            rows += conn.execute(query.where(_T.c.id.in_(moved))).all()
+        for status in SUPPRESSED:
+            ids = [r.id for r in rows if r.status == status]
+            suppression.suppress(conn, ids, status, source, f"added as {status}")
 
     @staticmethod
     def _insert(conn, list_name: str, records: list[dict[str, Any]]) -> None:  # noqa: ANN001

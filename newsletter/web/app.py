@@ -13,6 +13,7 @@ from ..ledger import Ledger
 from ..signing import Signer
 from ..subscribers.store import SubscriberStore
 from . import archive, signup, unsubscribe
+from .hooks import init_hooks
 from .background import BackgroundJobs
 from .context import EXTENSION, Services
 from .errorpages import init_error_pages
@@ -67,6 +68,7 @@ def create_app(config: Config) -> Flask:
     app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(archive.bp)
+    init_hooks(app, config)         # /hooks/<provider>: bounce and complaint webhooks
 
     @app.get("/site.css")
     def site_css() -> Response:

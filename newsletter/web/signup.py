@@ -121,7 +121,7 @@ def confirm(token: str) -> ResponseReturnValue:
     s = services()
     subscriber = _subscriber(token)
     if subscriber.status in ("unconfirmed", "unsubscribed"):
-        s.subscribers.set_status(subscriber.email, subscriber.list, "active")
+        s.subscribers.set_status(subscriber.email, subscriber.list, "active", reason="confirmed sign-up")
         log.info("%s confirmed the subscription to list %r", subscriber.email, subscriber.list)
     elif subscriber.status != "active":
         abort(400, description="This address cannot be subscribed from here. Please write to us.")

@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, abort, request
 from flask.typing import ResponseReturnValue
 
-from ..models import Subscriber
+from ..models import Subscriber, SuppressionSource
 from .context import page, services, subscriber_from_token
 from .security import check_csrf, csrf_exempt
 
@@ -30,7 +30,8 @@ def _subscriber(token: str) -> Subscriber:
 def _unsubscribe(subscriber: Subscriber, how: str) -> None:
     """Mark subscriber unsubscribed unless mail to it is already stopped (idempotent)."""
     if subscriber.status in _RECEIVING:
-        services().subscribers.set_status(subscriber.email, subscriber.list, "unsubscribed")
+        services().subscribers.set_status(subscriber.email, subscriber.list, "unsubscribed",
+                                          source=SuppressionSource.LINK, reason=how)
         log.info("%s unsubscribed from list %r (%s)", subscriber.email, subscriber.list, how)
 
 
@@ -64,7 +65,8 @@ def act(token: str) -> ResponseReturnValue:
     if action == "resubscribe":
         if subscriber.status == "unsubscribed":
             # The token came in a message sent to this address: its owner is the one asking.
-            services().subscribers.set_status(subscriber.email, subscriber.list, "active")
+            services().subscribers.set_status(subscriber.email, subscriber.list, "active",
+                                              reason="resubscribed from the unsubscribe page")
             log.info("%s resubscribed to list %r", subscriber.email, subscriber.list)
         elif subscriber.status not in ("active",):
             abort(400, description="This address cannot be resubscribed from this page.")
