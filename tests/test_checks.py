@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from newsletter.render.checks import check_identity, check_personalised, check_rendered
-from newsletter.config import config_from_dict
+from newsletter.config import NewsletterSection, config_from_dict
 from newsletter.models import Issue
 from render_support import NONCE, load_issue
 
@@ -173,9 +173,7 @@ def test_personalised_check_finds_unfilled_and_broken_tokens(rendered):
 
 # -- the sender's identity ------------------------------------------------------------------------
 
-def identity(**changes) -> "NewsletterSection":
-    from newsletter.config import NewsletterSection
-
+def identity(**changes) -> NewsletterSection:
     mine = {"name": "Field Notes", "sender": "Field Notes <letters@fieldnotes.eu>",
             "postal_address": "Field Notes, 4 Quay Road, Bristol BS1 4QA", "base_url": "https://news.fieldnotes.eu"}
     return NewsletterSection(**{**mine, **changes})
@@ -200,8 +198,9 @@ def test_placeholder_identity_parts_are_each_named(changes, expected):
 
 
 def test_the_sample_config_identity_is_flagged():
-    from newsletter.config import load_config
     from pathlib import Path
+
+    from newsletter.config import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "config.toml")
     found = " ".join(check_identity(config.newsletter))

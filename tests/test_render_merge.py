@@ -184,3 +184,15 @@ def test_the_web_archive_shows_the_fallbacks_not_anyones_values(tmp_path, monkey
     mark_sent(cfg, "w1")
     page = create_app(cfg).test_client().get("/archive/w1").get_data(as_text=True)
     assert "Hi reader!" in page and "NLT" not in page
+
+
+def test_a_bad_merge_field_in_a_note_is_reported_once(config):
+    item = Item(url="https://example.org/a", title="A story", summary="It happened.",
+                note="Hi {{ subscriber.name or }}")
+    issue = Issue(id="w1", title="Week one", items=(item,))
+    (config.paths.templates / "digest.txt.j2").write_text(
+        "{{ issue.items[0].note | markdown_text(prefix='| ') }}\n{{ subscriber.unsubscribe_url }}\n",
+        encoding="utf-8")
+    warnings = check_rendered(render_issue(issue, config), issue)
+    assert len([w for w in warnings if "not a valid merge field" in w]) == 1, warnings
+    assert [w for w in warnings if "not a valid merge field" in w][0].startswith("item 1 'A story' note: ")

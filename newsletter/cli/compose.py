@@ -131,7 +131,7 @@ def issue_group() -> None:
 @issue_group.command("new")
 @click.argument("issue_id")
 @click.option("--title", default="", help="The issue's title (default: 'Issue ID').")
-@click.option("--intro", default="", help="An optional introduction paragraph.")
+@click.option("--intro", default="", help="An optional introduction (Markdown; merge fields allowed).")
 @pass_app
 def issue_new(app: AppContext, issue_id: str, title: str, intro: str) -> None:
     """Create issues/ISSUE_ID.toml, ready for `newsletter add`."""

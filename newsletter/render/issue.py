@@ -18,7 +18,8 @@ from ..errors import ConfigError, RenderError
 from ..models import Issue, Rendered
 from .html import compile_mjml, inline_css, iri_to_uri
 from .markdown import is_web_url
-from .merge import MERGE_CALL, MergeFieldExtension, MergeFields
+from .merge import MergeFields
+from .merge_extension import MERGE_CALL, MergeFieldExtension
 from .placeholders import TokenProxy, new_nonce
 from .texts import TEXTS_VAR, IssueTexts, markdown_filter, markdown_text_filter
 

@@ -23,6 +23,7 @@ class IssueTexts:
         self.merge = merge
         self.warnings: list[str] = []
         self._done: dict[tuple[str, int], RichText] = {}
+        self._merged: dict[str, str] = {}       # source -> source with merge-field tokens
         self._where: dict[str, str] = {}
 
     def prepare(self, issue: Issue) -> None:
@@ -41,7 +42,9 @@ class IssueTexts:
         done = self._done.get(key)
         if done is None:
             where = self._where.get(source, "template text")
-            merged = self.merge.text(source, where)
+            merged = self._merged.get(source)
+            if merged is None:
+                merged = self._merged[source] = self.merge.text(source, where)
             done = self._done[key] = render(merged, width=width, keep=self._is_token)
             if width == WIDTH:
                 self.warnings += [f"{where}: {kind} {url!r} is not an absolute http(s)"
