@@ -220,7 +220,10 @@ def test_check_links_finds_404_and_unresolvable_hosts_and_follows_redirects(http
     httpserver.expect_request("/no-head", method="HEAD").respond_with_data("", status=405)
     httpserver.expect_request("/no-head", method="GET").respond_with_data("fine")
     httpserver.expect_request("/loop").respond_with_data("", status=302, headers={"Location": "/loop"})
-    urls = [httpserver.url_for(p) for p in ("/ok", "/gone", "/moved", "/moved-to-gone", "/no-head", "/loop")]
+    httpserver.expect_request("/members").respond_with_data("log in", status=403)
+    httpserver.expect_request("/broken").respond_with_data("oops", status=500)
+    urls = [httpserver.url_for(p) for p in ("/ok", "/gone", "/moved", "/moved-to-gone", "/no-head", "/loop",
+                                            "/members", "/broken")]
     urls.append("https://no-such-host.invalid/page")
     html = "".join(f'<a href="{u}">x</a>' for u in urls) + '<a href="mailto:a@b.org">m</a><img src="/rel">'
     assert link_targets(html) == urls
@@ -228,7 +231,7 @@ def test_check_links_finds_404_and_unresolvable_hosts_and_follows_redirects(http
     assert [r.status for r in results[:5]] == [200, 404, 200, 404, 200]
     warnings = dead_link_warnings(results)
     assert warnings == [f"link {urls[1]} is dead: HTTP 404", f"link {urls[3]} is dead: HTTP 404",
-                        f"link {urls[5]} is dead: more than 3 redirects",
+                        f"link {urls[5]} is dead: more than 3 redirects", f"link {urls[7]} is dead: HTTP 500",
                         "link https://no-such-host.invalid/page is dead: host not found"]
 
 
@@ -254,3 +257,42 @@ def test_check_links_is_bounded_by_timeouts(httpserver):
         release.set()
     assert time.monotonic() - started < 4
     assert results[0].problem == "no answer within 1/0.5 s"
+
+
+def test_check_links_asks_a_bounded_number_at_a_time():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from newsletter.config import FetchSection
+    from newsletter.render.links import check_links
+
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
+        def do_HEAD(self):  # noqa: N802 - http.server's name
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(0.2)
+            with lock:
+                state["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        urls = [f"http://127.0.0.1:{server.server_port}/{i}" for i in range(9)]
+        results = check_links(urls, FetchSection(connect_timeout=5, read_timeout=5), parallel=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.status for r in results] == [200] * 9
+    assert state["most"] == 3

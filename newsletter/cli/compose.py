@@ -25,7 +25,8 @@ SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
 PLACEHOLDERS = {"name": "My Newsletter", "sender": "My Newsletter <newsletter@example.org>",
                 "postal_address": "", "base_url": "https://newsletter.example.org"}
 _PROMPTS = {"name": "Newsletter name", "sender": "Sender (Name <address@your-domain>)",
-            "postal_address": "Postal address for the footer", "base_url": "Public https address of the web app"}
+            "postal_address": "Postal address for the footer",
+            "base_url": "Public https address of the web app"}
 
 
 @cli.command()
@@ -68,7 +69,8 @@ def init(directory: Path, name: str | None, sender: str | None, postal_address: 
     if kept:
         warn(f"kept placeholders for {', '.join('newsletter.' + k for k in kept)} in "
              f"{directory / 'config.toml'} (no terminal to ask on): edit them or pass "
-             f"{' '.join('--' + k.replace('_', '-') for k in kept)}; `newsletter build` warns until they are yours")
+             f"{' '.join('--' + k.replace('_', '-') for k in kept)}; "
+             "`newsletter build` warns until they are yours")
     say(f"next: cd {directory} && newsletter issue new w1 && newsletter add articles/* --issue w1 "
         "&& newsletter build w1")
 
@@ -120,7 +122,9 @@ def _config_text(identity: dict[str, str]) -> bytes:
     section = doc["newsletter"]
     for key, value in identity.items():
         section[key] = value
-    return tomlkit.dumps(doc).encode("utf-8")
+    text = tomlkit.dumps(doc).replace("# The sample newsletter's configuration.",
+                                      "# This newsletter's configuration.", 1)
+    return text.encode("utf-8")
 
 
 @cli.group("issue")

@@ -39,10 +39,12 @@ def render_issue(issue: Issue, config: Config, nonce: str | None = None) -> Rend
     """Return the issue rendered once (HTML inlined, text part) with tokens of nonce in both bodies.
 
     The editor's intro, outro and item notes are Markdown; merge fields on `subscriber` in them,
-    in the templates and in the subject become snippets evaluated per subscriber (Rendered.merge_fields).
-    Links and images that are not http(s) (mailto for links) are dropped and listed in
-    Rendered.warnings. Raises RenderError for a template that fails at run time, MJML that cannot compile or premailer failing; ConfigError for a missing or malformed
-    template, merge field or subject/colour setting.
+    in the templates and in the subject become snippets evaluated per subscriber
+    (Rendered.merge_fields). Links and images that are not http(s) (links: or mailto) are
+    dropped: those of the Markdown are listed in Rendered.warnings, an item's own link or image
+    is named by check_rendered. Raises RenderError for a template that fails at run time, MJML
+    that cannot compile or premailer failing; ConfigError for a missing or malformed template,
+    merge field or subject/colour setting.
     """
     nonce = nonce or new_nonce()
     if not _NONCE.match(nonce):

@@ -17,6 +17,8 @@ from .markdown import is_web_url
 
 MAX_PARALLEL = 8        # links checked at once: polite to sites, quick for a 12-item issue
 _RETRY_WITH_GET = {403, 405, 501}   # servers that refuse HEAD (RFC 9110 §9.3.2 allows it) but serve GET
+# The page is there but will not show itself to a script (login or bot walls, rate limits): not dead.
+_REFUSED_BUT_THERE = {401, 403, 429}
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ def check_links(urls: Iterable[str], fetch: FetchSection, parallel: int = MAX_PA
     """Return a LinkResult per URL (same order), asking at most `parallel` at a time.
 
     Each request has fetch.connect_timeout / fetch.read_timeout and follows at most
-    fetch.max_redirects redirects; HEAD first, GET (body not read) when HEAD is refused.
+    fetch.max_redirects redirects; HEAD first, GET (body not read) when HEAD is refused. A link is
+    dead on a 4xx/5xx after both (except 401, 403 and 429: a wall for scripts, not a missing
+    page), a host that does not resolve, a refused connection, a timeout or a redirect loop.
     """
     urls = list(urls)
     if not urls:
@@ -76,7 +80,7 @@ def _check(session: requests.Session, url: str, fetch: FetchSection) -> LinkResu
         return LinkResult(url, 0, _connection_problem(err))
     except requests.RequestException as err:
         return LinkResult(url, 0, f"cannot be fetched ({type(err).__name__})")
-    if status >= 400:
+    if status >= 400 and status not in _REFUSED_BUT_THERE:
         return LinkResult(url, status, f"HTTP {status}")
     return LinkResult(url, status)
 
