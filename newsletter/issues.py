@@ -17,14 +17,17 @@ from .models import Issue, Item
 # The one issue-id rule (file names, state folders, archive URLs, job ids): letters, digits, ".",
 # "_" and "-", at most 64, starting with a letter or digit, never ".." (no path can be formed).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-_ISSUE_KEYS = {"id", "title", "date", "intro", "preheader", "items"}
+_ISSUE_KEYS = {"id", "title", "date", "intro", "preheader", "outro", "items"}
 _ITEM_KEYS = {f.name for f in dataclasses.fields(Item)}
-# The summary goes last: it is the long, most edited value.
-_WRITE_ORDER = ("url", "title", "section", "source", "author", "date", "image", "image_alt", "summary")
+# The summary goes last: it is the long, most edited value (then the editor's note, if any).
+_WRITE_ORDER = ("url", "title", "section", "source", "author", "date", "image", "image_alt", "summary",
+                "note")
 
 _HEADER = """\
 # Issue {id}. Edit freely: reorder the [[items]] blocks, rewrite titles and summaries,
 # delete what you don't want. `newsletter add` only appends and never changes what is here.
+# intro, outro and an item's note = "..." are Markdown and may use merge fields such as
+# {{{{ subscriber.name or 'there' }}}}; keep intro and outro above the first [[items]].
 """
 
 
@@ -58,14 +61,15 @@ def create_issue(issues_dir: Path, issue_id: str, title: str = "", when: Date | 
     if path.exists():
         raise IssueError(f"{path}: issue {issue_id!r} already exists")
     doc = tomlkit.document()
-    doc.add(tomlkit.comment(_HEADER.format(id=issue_id).splitlines()[0][2:]))
-    doc.add(tomlkit.comment(_HEADER.splitlines()[1][2:]))
+    for line in _HEADER.format(id=issue_id).splitlines():
+        doc.add(tomlkit.comment(line[2:]))
     doc.add(tomlkit.nl())
     doc["id"] = issue_id
     doc["title"] = title or f"Issue {issue_id}"
     doc["date"] = (when or Date.today()).isoformat()
     doc["intro"] = tomlkit.string(intro, multiline="\n" in intro)
     doc["preheader"] = ""
+    doc["outro"] = ""
     doc.add(tomlkit.nl())
     write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))
     return path
@@ -92,8 +96,11 @@ def _item_from_table(path: Path, index: int, table: object) -> Item:
         raise IssueError(f"{path}: items[{index}] must be a table")
     unknown = set(table) - _ITEM_KEYS
     if unknown:
-        raise IssueError(f"{path}: items[{index}]: unknown key {sorted(unknown)[0]!r} "
-                         f"(known: {', '.join(sorted(_ITEM_KEYS))})")
+        key = sorted(unknown)[0]
+        hint = (f"; {key} belongs to the issue: move it above the first [[items]]"
+                if key in _ISSUE_KEYS else "")
+        raise IssueError(f"{path}: items[{index}]: unknown key {key!r} "
+                         f"(known: {', '.join(sorted(_ITEM_KEYS))}){hint}")
     values: dict[str, str] = {}
     for key, value in table.items():
         if not isinstance(value, str):
@@ -110,7 +117,7 @@ def load_issue(issues_dir: Path, issue_id: str) -> Issue:
     if unknown:
         raise IssueError(f"{path}: unknown key {sorted(unknown)[0]!r} "
                          f"(known: {', '.join(sorted(_ISSUE_KEYS))})")
-    for key in ("title", "date", "intro", "preheader"):
+    for key in ("title", "date", "intro", "preheader", "outro"):
         if key in doc and not isinstance(doc[key], (str, Date)):
             raise IssueError(f"{path}: {key} must be a string")
     if doc.get("id", issue_id) != issue_id:
@@ -121,7 +128,7 @@ def load_issue(issues_dir: Path, issue_id: str) -> Issue:
     items = tuple(_item_from_table(path, i, t) for i, t in enumerate(raw_items))
     return Issue(id=issue_id, title=str(doc.get("title", "")).strip(), date=str(doc.get("date", "")),
                  intro=str(doc.get("intro", "")).strip(), preheader=str(doc.get("preheader", "")).strip(),
-                 items=items)
+                 items=items, outro=str(doc.get("outro", "")).strip())
 
 
 def append_items(issues_dir: Path, issue_id: str, items: list[Item]) -> None:
@@ -141,7 +148,7 @@ def append_items(issues_dir: Path, issue_id: str, items: list[Item]) -> None:
         for key in _WRITE_ORDER:
             value = getattr(item, key)
             if value or key in ("url", "title", "summary"):
-                table[key] = tomlkit.string(value, multiline=key == "summary" and bool(value))
+                table[key] = tomlkit.string(value, multiline=key in ("summary", "note") and bool(value))
         aot.append(table)
     write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))
 

@@ -133,6 +133,7 @@ class Item:
     image: str = ""
     image_alt: str = ""
     section: str = ""
+    note: str = ""              # the editor's own comment (Markdown), shown apart from the blurb
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,10 @@ class Issue:
     id: str
     title: str
     date: str = ""              # ISO date shown in the header
-    intro: str = ""
+    intro: str = ""             # Markdown, may hold merge fields
     preheader: str = ""
     items: tuple[Item, ...] = ()
+    outro: str = ""             # Markdown after the items, may hold merge fields
 
     def sections(self) -> list[tuple[str, list[Item]]]:
         """Return (section name, items) pairs in first-appearance order; "" is the unnamed section."""
@@ -164,6 +166,10 @@ class Rendered:
     html: str
     text: str
     nonce: str
+    # The per-subscriber merge fields: (token field, Jinja snippet evaluated for each subscriber).
+    merge_fields: tuple[tuple[str, str], ...] = ()
+    # What the render found and dropped (unsafe links, merge fields it cannot evaluate); not saved.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from . import issues
 from .config import Config
 from .errors import ChecksFailed, IssueError, SourceError
-from .models import Article, Item, RawDocument, Rendered
+from .models import Article, Issue, Item, RawDocument, Rendered
 
 if TYPE_CHECKING:
     from .articles.duplicates import DuplicateGuard
@@ -156,28 +156,67 @@ def is_frozen(config: Config, issue_id: str) -> bool:
     return Ledger(get_engine(config)).is_frozen(issue_id)
 
 
-def build_issue(config: Config, issue_id: str, *, strict: bool = False) -> BuildReport:
-    """Render the issue once and save email.html, email.txt, preview.eml; raises IssueError/RenderError.
+def build_issue(config: Config, issue_id: str, *, strict: bool = False,
+                check_links: bool = False) -> BuildReport:
+    """Render the issue once and save email.html, email.txt, preview.eml, and preview.html and
+    preview.txt (filled for a sample subscriber); returns a BuildReport with the pre-send warnings.
 
-    With strict, any pre-send warning raises ChecksFailed and nothing is saved."""
+    Warnings cover the render, the sender's identity, unknown merge fields and, with check_links,
+    dead links. With strict, any warning raises ChecksFailed and nothing is saved. Raises
+    IssueError (no items, frozen), RenderError and ConfigError.
+    """
     from .files import write_atomic
-    from .personalize.message import sample_message
+    from .personalize.message import sample_preview
     from .render import saved
-    from .render.checks import check_rendered
+    from .render.checks import check_personalised
     from .render.issue import render_issue
 
     issue = issues.load_issue(config.paths.issues, issue_id)
+    if not issue.items:
+        raise IssueError(f"issue {issue_id!r} has no items: add some with "
+                         f"`newsletter add SOURCE --issue {issue_id}` before building it")
     if is_frozen(config, issue_id):
         raise IssueError(f"issue {issue_id!r} is being sent or was sent: its render is frozen "
                          "(start a new issue to change it)")
     rendered = render_issue(issue, config)
-    warnings = check_rendered(rendered, issue)
+    warnings = _build_warnings(config, issue, rendered, check_links)
     if strict and warnings:
         raise ChecksFailed(issue_id, warnings)
     folder = saved.save_rendered(config.paths.state, rendered)
-    preview = sample_message(rendered, config, config.delivery.default_list)
-    write_atomic(folder / saved.PREVIEW_FILE, preview)
+    message, html, text = sample_preview(rendered, config, config.delivery.default_list)
+    write_atomic(folder / saved.PREVIEW_FILE, message)
+    write_atomic(folder / saved.PREVIEW_HTML, html.encode("utf-8"))
+    write_atomic(folder / saved.PREVIEW_TEXT, text.encode("utf-8"))
+    warnings += [f"preview: {w}" for w in check_personalised(html, text)]
     return BuildReport(rendered=rendered, folder=folder, warnings=warnings)
+
+
+def _build_warnings(config: Config, issue: Issue, rendered: Rendered, check_links: bool) -> list[str]:
+    """Return the pre-send warnings of a render: its own checks, the sender's identity, unknown
+    merge fields (against the fields the subscriber lists have) and, when asked, dead links."""
+    from .render.checks import check_fields, check_identity, check_rendered, fields_used
+    from .render.placeholders import STANDARD_FIELDS
+
+    warnings = check_rendered(rendered, issue)
+    warnings += check_identity(config.newsletter, str(config.path or "config"))
+    if set(fields_used(rendered)) - set(STANDARD_FIELDS):
+        warnings += check_fields(rendered, _subscriber_fields(config))
+    if check_links:
+        from .render.links import check_links as ask, dead_link_warnings, link_targets
+
+        warnings += dead_link_warnings(ask(link_targets(rendered.html), config.fetch))
+    return warnings
+
+
+def _subscriber_fields(config: Config) -> set[str]:
+    """Return the token names of the custom fields any subscriber of any list has."""
+    from .db import get_engine
+    from .render.placeholders import field_name
+    from .subscribers import SubscriberStore
+
+    store = SubscriberStore(get_engine(config))
+    return {field_name(str(key)) for name in store.lists()
+            for subscriber in store.iter_subscribers(name) for key in subscriber.fields}
 
 
 # -- send: the saved render × each subscriber → backend, through the ledger --------------------------

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from newsletter.render.checks import check_personalised, check_rendered
-from newsletter.config import config_from_dict
+from newsletter.render.checks import check_identity, check_personalised, check_rendered
+from newsletter.config import NewsletterSection, config_from_dict
 from newsletter.models import Issue
 from render_support import NONCE, load_issue
 
@@ -169,3 +169,130 @@ def test_personalised_check_finds_unfilled_and_broken_tokens(rendered):
     assert warnings[0].startswith("HTML: broken token near ")
     assert warnings[0].endswith(f"</html>NLT{NONCE}_na'")
     assert warnings[1] == "text: leftover template marker '{{' near 'plain {{ name }}'"
+
+
+# -- the sender's identity ------------------------------------------------------------------------
+
+def identity(**changes) -> NewsletterSection:
+    mine = {"name": "Field Notes", "sender": "Field Notes <letters@fieldnotes.eu>",
+            "postal_address": "Field Notes, 4 Quay Road, Bristol BS1 4QA", "base_url": "https://news.fieldnotes.eu"}
+    return NewsletterSection(**{**mine, **changes})
+
+
+def test_a_real_identity_passes():
+    assert check_identity(identity(), "c.toml") == []
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"sender": "The Orbit Weekly <digest@example.org>"}, "newsletter.sender 'The Orbit Weekly <digest@example.org>' "
+                                                          "is a placeholder address (example.org)"),
+    ({"sender": "x@mail.example.com"}, "is a placeholder address (mail.example.com)"),
+    ({"reply_to": "Editor <ed@example.net>"}, "newsletter.reply_to"),
+    ({"base_url": "https://news.example.org"}, "newsletter.base_url 'https://news.example.org' is a placeholder"),
+    ({"base_url": "http://news.fieldnotes.eu"}, "is not https: one-click unsubscribe links (RFC 8058)"),
+    ({"postal_address": "  "}, "newsletter.postal_address is empty"),
+])
+def test_placeholder_identity_parts_are_each_named(changes, expected):
+    found = check_identity(identity(**changes), "c.toml")
+    assert len(found) == 1 and expected in found[0] and found[0].startswith("c.toml: "), found
+
+
+def test_the_sample_config_identity_is_flagged():
+    from pathlib import Path
+
+    from newsletter.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "config.toml")
+    found = " ".join(check_identity(config.newsletter))
+    assert "newsletter.sender" in found and "newsletter.base_url" in found
+
+
+# -- links that no longer answer --------------------------------------------------------------------
+
+def test_check_links_finds_404_and_unresolvable_hosts_and_follows_redirects(httpserver):
+    from newsletter.config import FetchSection
+    from newsletter.render.links import check_links, dead_link_warnings, link_targets
+
+    httpserver.expect_request("/ok").respond_with_data("fine")
+    httpserver.expect_request("/gone").respond_with_data("no", status=404)
+    httpserver.expect_request("/moved").respond_with_data("", status=301, headers={"Location": "/ok"})
+    httpserver.expect_request("/moved-to-gone").respond_with_data("", status=302, headers={"Location": "/gone"})
+    httpserver.expect_request("/no-head", method="HEAD").respond_with_data("", status=405)
+    httpserver.expect_request("/no-head", method="GET").respond_with_data("fine")
+    httpserver.expect_request("/loop").respond_with_data("", status=302, headers={"Location": "/loop"})
+    httpserver.expect_request("/members").respond_with_data("log in", status=403)
+    httpserver.expect_request("/broken").respond_with_data("oops", status=500)
+    urls = [httpserver.url_for(p) for p in ("/ok", "/gone", "/moved", "/moved-to-gone", "/no-head", "/loop",
+                                            "/members", "/broken")]
+    urls.append("https://no-such-host.invalid/page")
+    html = "".join(f'<a href="{u}">x</a>' for u in urls) + '<a href="mailto:a@b.org">m</a><img src="/rel">'
+    assert link_targets(html) == urls
+    results = check_links(link_targets(html), FetchSection(connect_timeout=3, read_timeout=3, max_redirects=3))
+    assert [r.status for r in results[:5]] == [200, 404, 200, 404, 200]
+    warnings = dead_link_warnings(results)
+    assert warnings == [f"link {urls[1]} is dead: HTTP 404", f"link {urls[3]} is dead: HTTP 404",
+                        f"link {urls[5]} is dead: more than 3 redirects", f"link {urls[7]} is dead: HTTP 500",
+                        "link https://no-such-host.invalid/page is dead: host not found"]
+
+
+def test_check_links_is_bounded_by_timeouts(httpserver):
+    import threading
+    import time
+
+    from newsletter.config import FetchSection
+    from newsletter.render.links import check_links
+
+    release = threading.Event()
+
+    def slow(_request):
+        release.wait(5)
+        from werkzeug import Response
+        return Response("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    started = time.monotonic()
+    try:
+        results = check_links([httpserver.url_for("/slow")], FetchSection(connect_timeout=1, read_timeout=0.5))
+    finally:
+        release.set()
+    assert time.monotonic() - started < 4
+    assert results[0].problem == "no answer within 1/0.5 s"
+
+
+def test_check_links_asks_a_bounded_number_at_a_time():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from newsletter.config import FetchSection
+    from newsletter.render.links import check_links
+
+    lock, state = threading.Lock(), {"now": 0, "most": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+
+        def do_HEAD(self):  # noqa: N802 - http.server's name
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            time.sleep(0.2)
+            with lock:
+                state["now"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        urls = [f"http://127.0.0.1:{server.server_port}/{i}" for i in range(9)]
+        results = check_links(urls, FetchSection(connect_timeout=5, read_timeout=5), parallel=3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [r.status for r in results] == [200] * 9
+    assert state["most"] == 3

@@ -57,3 +57,36 @@ def test_unknown_item_key_is_named(tmp_path: Path):
 def test_missing_issue_says_how_to_create_it(tmp_path: Path):
     with pytest.raises(IssueError, match="newsletter issue new w9"):
         issues.load_issue(tmp_path, "w9")
+
+
+def test_note_and_outro_are_markdown_fields_the_editor_adds_by_hand(tmp_path: Path):
+    issues.create_issue(tmp_path, "w1", "Week one", intro="**Hello**")
+    issues.append_items(tmp_path, "w1", [Item(url="https://a.example/1", title="A", summary="One.")])
+    path = tmp_path / "w1.toml"
+    text = path.read_text()
+    assert 'outro = ""' in text and "\nnote = " not in text   # an empty note is not written
+    text = text.replace('outro = ""', 'outro = """\nThanks, **{{ subscriber.name or \'reader\' }}**.\n"""')
+    text = text.replace('summary = """', 'note = "- my *own* take"\nsummary = """')
+    path.write_text(text)
+    issues.append_items(tmp_path, "w1", [Item(url="https://b.example/2", title="B", summary="Two.")])
+
+    issue = issues.load_issue(tmp_path, "w1")
+    assert issue.intro == "**Hello**"
+    assert issue.outro == "Thanks, **{{ subscriber.name or 'reader' }}**."
+    assert [i.note for i in issue.items] == ["- my *own* take", ""]
+    assert "- my *own* take" in path.read_text()            # append left the editor's note alone
+
+
+def test_an_item_note_written_by_append_is_kept(tmp_path: Path):
+    issues.create_issue(tmp_path, "w1")
+    issues.append_items(tmp_path, "w1", [Item(url="https://a.example/1", title="A", note="Line 1\nLine 2")])
+    assert issues.load_issue(tmp_path, "w1").items[0].note == "Line 1\nLine 2"
+
+
+def test_an_issue_key_under_an_item_says_where_it_belongs(tmp_path: Path):
+    issues.create_issue(tmp_path, "w1")
+    issues.append_items(tmp_path, "w1", [Item(url="https://a.example/1", title="A")])
+    path = tmp_path / "w1.toml"
+    path.write_text(path.read_text() + 'outro = "Bye"\n')   # after [[items]]: part of the last item
+    with pytest.raises(IssueError, match=r"items\[0\]: unknown key 'outro'.*move it above the first"):
+        issues.load_issue(tmp_path, "w1")

@@ -23,7 +23,7 @@ def demo(app: AppContext) -> None:
     if report.build is not None:
         for problem in report.build.warnings:
             warn(problem)
-        say(f"built {report.build.folder} (email.html, email.txt, preview.eml)")
+        say(f"built {report.build.folder} (open preview.html; email.html holds raw placeholders)")
     imp = report.imported
     say(f"subscribers: {imp.added} added, {imp.updated} updated, {len(imp.errors)} bad rows in "
         f"{config.paths.subscribers / 'sample.csv'}")

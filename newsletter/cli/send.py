@@ -131,7 +131,11 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
         if dry_run or retry_unknown:
             raise click.UsageError("--to sends one test copy: it cannot be combined with --dry-run or --retry-unknown")
         delivery = send_test(config, issue_id, to_address, list_name=list_name)
-        say(f"test copy of {issue_id} sent to {delivery.recipient} {delivery.message_id}")
+        if config.delivery.backend == "file":     # its provider id is the file it wrote
+            say(f"test copy of {issue_id} for {delivery.recipient} written to {delivery.provider_id} "
+                "(delivery.backend is \"file\": nothing was mailed; open the .eml in a mail client)")
+        else:
+            say(f"test copy of {issue_id} sent to {delivery.recipient} {delivery.message_id}")
         return
     if dry_run:
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown, dry_run=True)

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .. import issues
 from ..errors import ConfigError
 from ..models import Recipient, Rendered, Subscriber
-from ..render.placeholders import field_name, text_template
+from ..render.merge import MergeEvaluator
+from ..render.placeholders import field_name, html_template, text_template
 from ..signing import Signer
 from . import verp
 from .dkim import DKIMSigner
@@ -97,6 +98,8 @@ class MessageFactory:
         self.view_url = issues.archive_url(self.base_url, rendered.issue_id)
         self._unsub_prefix = f"{self.base_url}/u/"
         self._field_names: dict[Any, str] = {}     # subscriber column -> token field name
+        # The render's merge fields (`subscriber.name or 'there'` …), evaluated per subscriber.
+        self._merge = MergeEvaluator(rendered.merge_fields)
         # A test send goes to the same few addresses again and again: a fresh Message-ID each run
         # keeps mail clients from hiding it as a duplicate of the previous test.
         id_salt = f".test-{secrets.token_hex(4)}" if test else ""
@@ -145,7 +148,8 @@ class MessageFactory:
     def recipient(self, subscriber: Subscriber) -> Recipient:
         """Return the Recipient for subscriber: its Message-ID and the values its tokens take.
 
-        Raises ConfigError when the name or address holds CR or LF (they would reach the To header).
+        Raises ConfigError when the name or address holds CR or LF (they would reach the To header)
+        and RenderError when a merge field fails for this subscriber.
         """
         return self.recipient_for(subscriber.email, subscriber.name, subscriber.fields, subscriber.id)
 
@@ -170,6 +174,8 @@ class MessageFactory:
         values["email"] = email
         values["unsubscribe_url"] = self._unsub_prefix + self.signer.unsubscribe_token(email, self.list_name)
         values["view_url"] = self.view_url
+        if self._merge:
+            values.update(self._merge(values))
         return Recipient(email, self._message_id(email), values, subscriber_id)
 
     def return_path(self, recipient: Recipient) -> str:
@@ -178,6 +184,12 @@ class MessageFactory:
         if self.test:
             return ""
         return verp.return_path(self._return_path, recipient.subscriber_id, recipient.message_id)
+
+    def bodies(self, recipient: Recipient) -> tuple[str, str]:
+        """Return recipient's (HTML, text) bodies as text, tokens filled (the HTML part escaped)."""
+        rendered = self.rendered
+        return (html_template(rendered.html, rendered.nonce).fill(recipient.values),
+                text_template(rendered.text, rendered.nonce).fill(recipient.values))
 
     def subject(self, recipient: Recipient) -> str:
         """Return the subject line for recipient (with "[TEST] " in front for a test send)."""
@@ -243,6 +255,16 @@ class MessageFactory:
 
 def sample_message(rendered: Rendered, config: "Config", list_name: str, **kwargs: Any) -> bytes:
     """Return the message a sample subscriber ("Sample Reader" <reader@example.com>) would get."""
+    return sample_preview(rendered, config, list_name, **kwargs)[0]
+
+
+def sample_preview(rendered: Rendered, config: "Config", list_name: str,
+                   **kwargs: Any) -> tuple[bytes, str, str]:
+    """Return what the sample subscriber ("Sample Reader" <reader@example.com>) would get: the
+    message bytes, and its HTML and text bodies filled (for preview.html and preview.txt).
+
+    Raises ConfigError or RenderError as MessageFactory does."""
     factory = MessageFactory(rendered, config, list_name=list_name, **kwargs)
-    sample = Subscriber(email=SAMPLE_EMAIL, name=SAMPLE_NAME, list=list_name)
-    return factory.build(factory.recipient(sample))
+    recipient = factory.recipient(Subscriber(email=SAMPLE_EMAIL, name=SAMPLE_NAME, list=list_name))
+    html, text = factory.bodies(recipient)
+    return factory.build(recipient), html, text

@@ -1,16 +1,20 @@
-"""Pre-send checks on a render or a personalised message: return warning lines, never raise."""
+"""Pre-send checks on a render, a personalised message or the sender's identity: return warning
+lines, never raise."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
 
+from ..config import NewsletterSection
 from ..models import Issue, Item, Rendered
 from .html import iri_to_uri
-from .placeholders import ANY_TOKEN, token
+from .merge import MERGE_PREFIX, snippet_fields
+from .placeholders import ANY_TOKEN, STANDARD_FIELDS, Template, token
 
 MAX_HTML_BYTES = 100 * 1024         # Gmail clips a message body above about 102 KB
 # Jinja and mail-merge syntax that must never reach a reader (also percent-encoded by an inliner).
@@ -22,8 +26,9 @@ _CONTEXT = 30
 
 
 def check_rendered(rendered: Rendered, issue: Issue) -> list[str]:
-    """Return the pre-send warnings for an issue's render (tokens of rendered.nonce are expected)."""
-    warnings = _size(rendered.html)
+    """Return the pre-send warnings for an issue's render (tokens of rendered.nonce are expected),
+    including what the render itself dropped or could not evaluate (rendered.warnings)."""
+    warnings = list(rendered.warnings) + _size(rendered.html)
     for number, item in enumerate(issue.items, start=1):
         warnings += _item(number, item)
     doc = _parse(rendered.html)
@@ -75,14 +80,15 @@ def _item(number: int, item: Item) -> list[str]:
     found = []
     if not item.summary.strip():
         found.append(f"{label}: no summary")
+    # render_issue drops a link or image that is not http(s): say so.
     if not item.url.strip():
         found.append(f"{label}: no link")
     elif not _absolute(item.url):
-        found.append(f"{label}: link {item.url!r} is not an absolute http(s) URL")
+        found.append(f"{label}: link {item.url!r} is not an absolute http(s) URL: dropped")
     if item.image:
         if not _absolute(item.image):
-            found.append(f"{label}: image {item.image!r} is not an absolute http(s) URL")
-        if not item.image_alt.strip():
+            found.append(f"{label}: image {item.image!r} is not an absolute http(s) URL: dropped")
+        elif not item.image_alt.strip():
             found.append(f"{label}: image {item.image!r} has no alt text")
     return found
 
@@ -161,3 +167,66 @@ def _parse(html: str) -> etree._Element | None:
 def _near(body: str, at: int) -> str:
     """Return the text around position at, on one line, for a warning message."""
     return " ".join(body[max(0, at - _CONTEXT):at + _CONTEXT].split())
+
+
+def fields_used(rendered: Rendered) -> dict[str, str]:
+    """Return {subscriber field: where it is used} for the render's tokens and merge-field snippets."""
+    used: dict[str, str] = {}
+    for part, body in (("subject", rendered.subject), ("text", rendered.text), ("HTML", rendered.html)):
+        try:
+            fields = Template(body, rendered.nonce).fields
+        except ValueError:      # tokens of another issue: reported by check_rendered
+            continue
+        for field in sorted(fields):
+            if not field.startswith(MERGE_PREFIX):
+                used.setdefault(field, f"the {part}")
+    for _field, source in rendered.merge_fields:
+        for field in snippet_fields(source):
+            used.setdefault(field, f"merge field {source!r}")
+    return used
+
+
+def check_fields(rendered: Rendered, known: Iterable[str]) -> list[str]:
+    """Return a warning per subscriber field the render uses that is neither standard nor in known
+    (the custom fields the subscriber lists have); such a field is empty in every message."""
+    known = set(STANDARD_FIELDS) | set(known)
+    custom = ", ".join(sorted(set(known) - set(STANDARD_FIELDS))) or "none"
+    return [f"unknown merge field subscriber.{field} in {where}: no subscriber has it (standard fields: "
+            f"{', '.join(STANDARD_FIELDS)}; fields of the imported lists: {custom})"
+            for field, where in fields_used(rendered).items() if field not in known]
+
+
+# RFC 2606 / RFC 6761 names that can never be a real sender or web address.
+_RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
+_RESERVED_TLDS = ("example", "invalid", "test", "localhost")
+
+
+def _placeholder_domain(host: str) -> bool:
+    """Return True when host is (under) a reserved example domain or TLD."""
+    host = host.lower().rstrip(".")
+    return (any(host == d or host.endswith("." + d) for d in _RESERVED_DOMAINS)
+            or host.rpartition(".")[2] in _RESERVED_TLDS)
+
+
+def check_identity(newsletter: NewsletterSection, where: str = "config.toml") -> list[str]:
+    """Return warnings for an identity that is not the sender's own: From, Reply-To or base_url on
+    an example domain (RFC 2606), no postal address (CAN-SPAM and bulk-sender rules want one in
+    every message), or a base_url that is not https (mail providers want the one-click
+    unsubscribe URL of RFC 8058 on https)."""
+    found = []
+    for key, value in (("sender", newsletter.sender), ("reply_to", newsletter.reply_to)):
+        domain = value.rpartition("@")[2].strip(" >")
+        if value and _placeholder_domain(domain):
+            found.append(f"{where}: newsletter.{key} {value!r} is a placeholder address ({domain}): "
+                         "set your own (`newsletter init` asks for it)")
+    base = urlsplit(newsletter.base_url.strip())
+    if base.hostname and _placeholder_domain(base.hostname):
+        found.append(f"{where}: newsletter.base_url {newsletter.base_url!r} is a placeholder "
+                     f"({base.hostname}): set the https address where `newsletter serve` answers")
+    if base.scheme.lower() != "https":
+        found.append(f"{where}: newsletter.base_url {newsletter.base_url!r} is not https: "
+                     "one-click unsubscribe links (RFC 8058) need an https address")
+    if not newsletter.postal_address.strip():
+        found.append(f"{where}: newsletter.postal_address is empty: bulk-mail rules (CAN-SPAM, "
+                     "Gmail and Yahoo sender rules) want a postal address in every message")
+    return found

@@ -17,7 +17,11 @@ from ..config import Config
 from ..errors import ConfigError, RenderError
 from ..models import Issue, Rendered
 from .html import compile_mjml, inline_css, iri_to_uri
+from .markdown import is_web_url
+from .merge import MergeFields
+from .merge_extension import MERGE_CALL, MergeFieldExtension
 from .placeholders import TokenProxy, new_nonce
+from .texts import TEXTS_VAR, IssueTexts, markdown_filter, markdown_text_filter
 
 # A symlink to the project's templates/ folder, so the package and the repository share one copy.
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "default_templates"
@@ -34,16 +38,25 @@ _NONCE = re.compile(r"[0-9a-f]{16}\Z")          # what tokens.new_nonce() return
 def render_issue(issue: Issue, config: Config, nonce: str | None = None) -> Rendered:
     """Return the issue rendered once (HTML inlined, text part) with tokens of nonce in both bodies.
 
-    Raises ConfigError for a missing or malformed template or a bad subject/colour setting, and
-    RenderError when a template fails at run time, MJML cannot compile, or premailer fails."""
+    The editor's intro, outro and item notes are Markdown; merge fields on `subscriber` in them,
+    in the templates and in the subject become snippets evaluated per subscriber
+    (Rendered.merge_fields). Links and images that are not http(s) (links: or mailto) are
+    dropped: those of the Markdown are listed in Rendered.warnings, an item's own link or image
+    is named by check_rendered. Raises RenderError for a template that fails at run time, MJML
+    that cannot compile or premailer failing; ConfigError for a missing or malformed template,
+    merge field or subject/colour setting.
+    """
     nonce = nonce or new_nonce()
     if not _NONCE.match(nonce):
         raise RenderError(f"issue {issue.id!r}: nonce {nonce!r} is not 16 lowercase hex digits")
-    # Both parts show the same ASCII URLs (lxml would percent-encode an IRI in the HTML only).
+    # Both parts show the same ASCII URLs (lxml would percent-encode an IRI in the HTML only);
+    # a link or image that is not http(s) is dropped here (the checks report it per item).
     issue = dataclasses.replace(issue, items=tuple(
-        dataclasses.replace(item, url=iri_to_uri(item.url), image=iri_to_uri(item.image))
-        for item in issue.items))
+        dataclasses.replace(item, url=_web(item.url), image=_web(item.image)) for item in issue.items))
     env = environment(str(Path(config.paths.templates).resolve()))
+    merge = MergeFields(nonce)
+    texts = IssueTexts(merge)
+    texts.prepare(issue)
     accent = _accent(config)
     date = format_date(issue.date, config.newsletter.language)
     preheader = derive_preheader(issue)
@@ -56,12 +69,21 @@ def render_issue(issue: Issue, config: Config, nonce: str | None = None) -> Rend
         "preheader": preheader,
         "accent": accent,
         "accent_text": _text_on(accent),
+        MERGE_CALL: merge.add,
+        TEXTS_VAR: texts,
     }
     mjml_source = _render(env, HTML_TEMPLATE, context)
     html = inline_css(compile_mjml(mjml_source, _display(env, HTML_TEMPLATE)))
     text = _tidy_text(_render(env, TEXT_TEMPLATE, context))
-    return Rendered(issue_id=issue.id, subject=_subject(issue, config, date), preheader=preheader,
-                    html=html, text=text, nonce=nonce)
+    subject = _subject(issue, config, date, merge)
+    return Rendered(issue_id=issue.id, subject=subject, preheader=preheader, html=html, text=text,
+                    nonce=nonce, merge_fields=tuple(merge.snippets),
+                    warnings=tuple(texts.warnings + merge.warnings))
+
+
+def _web(url: str) -> str:
+    """Return url in ASCII when it is an absolute http(s) URL, else "" (never javascript: or data:)."""
+    return iri_to_uri(url) if url and is_web_url(url) else ""
 
 
 @lru_cache(maxsize=16)
@@ -79,9 +101,12 @@ def environment(templates_dir: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         auto_reload=True,  # an edited template is picked up by a long-running scheduler
+        extensions=[MergeFieldExtension],   # per-subscriber expressions become merge fields
     )
     env.filters["paragraphs"] = paragraphs
     env.filters["lines"] = lines
+    env.filters["markdown"] = markdown_filter
+    env.filters["markdown_text"] = markdown_text_filter
     return env
 
 
@@ -130,11 +155,14 @@ def format_date(iso: str, language: str) -> str:
 
 
 def derive_preheader(issue: Issue) -> str:
-    """Return the inbox preview line: the issue's own, else the intro's or first summary's opening."""
+    """Return the inbox preview line: the issue's own, else the opening of the intro (as plain
+    text, merge fields at their fallbacks) or of the first summary."""
     if issue.preheader.strip():
         return " ".join(issue.preheader.split())
-    source = issue.intro or next((item.summary for item in issue.items if item.summary), "")
-    text = " ".join(source.split())
+    if issue.intro.strip():
+        text = IssueTexts(MergeFields("0" * 16)).plain(issue.intro)
+    else:
+        text = " ".join(next((item.summary for item in issue.items if item.summary), "").split())
     if len(text) <= PREHEADER_CHARS:
         return text
     cut = text[:PREHEADER_CHARS - 1]
@@ -195,14 +223,17 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
 
 
-def _subject(issue: Issue, config: Config, date: str) -> str:
-    """Return the subject from newsletter.subject; raises ConfigError for an unknown placeholder."""
+def _subject(issue: Issue, config: Config, date: str, merge: MergeFields) -> str:
+    """Return the subject from newsletter.subject, its merge fields as tokens; raises ConfigError
+    for an unknown {placeholder}."""
     fmt = config.newsletter.subject
     try:
-        subject = fmt.format(name=config.newsletter.name, title=issue.title, date=date)
+        subject = merge.text(fmt, "newsletter.subject").format(
+            name=config.newsletter.name, title=issue.title, date=date)
     except (KeyError, IndexError, ValueError, AttributeError) as err:
         raise ConfigError(f"{config.path or 'config'}: newsletter.subject {fmt!r}: bad placeholder "
-                          f"({err}); use {{name}}, {{title}} and {{date}}") from err
+                          f"({err}); use {{name}}, {{title}}, {{date}} and merge fields such as "
+                          "{{ subscriber.name or 'friend' }}") from err
     # One line: a newline in a title must never reach the Subject header.
     return " ".join(subject.split())
 

@@ -10,6 +10,8 @@ from ..files import write_atomic
 from ..models import Rendered
 
 HTML_FILE, TEXT_FILE, META_FILE, PREVIEW_FILE = "email.html", "email.txt", "rendered.json", "preview.eml"
+# The render filled for a sample subscriber: what editors open (email.html holds raw tokens).
+PREVIEW_HTML, PREVIEW_TEXT = "preview.html", "preview.txt"
 
 
 def render_dir(state_dir: Path, issue_id: str) -> Path:
@@ -18,12 +20,14 @@ def render_dir(state_dir: Path, issue_id: str) -> Path:
 
 
 def save_rendered(state_dir: Path, rendered: Rendered) -> Path:
-    """Write email.html, email.txt and rendered.json (metadata last, so it marks a complete render)."""
+    """Write email.html, email.txt and rendered.json (metadata last, so it marks a complete render);
+    the metadata holds the merge-field snippets that personalisation evaluates per subscriber."""
     folder = render_dir(state_dir, rendered.issue_id)
     write_atomic(folder / HTML_FILE, rendered.html.encode("utf-8"))
     write_atomic(folder / TEXT_FILE, rendered.text.encode("utf-8"))
     meta = {"issue_id": rendered.issue_id, "subject": rendered.subject,
-            "preheader": rendered.preheader, "nonce": rendered.nonce}
+            "preheader": rendered.preheader, "nonce": rendered.nonce,
+            "merge_fields": [list(pair) for pair in rendered.merge_fields]}
     write_atomic(folder / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return folder
 
@@ -60,7 +64,8 @@ def load_rendered(state_dir: Path, issue_id: str) -> Rendered:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         html = (folder / HTML_FILE).read_text(encoding="utf-8")
         text = (folder / TEXT_FILE).read_text(encoding="utf-8")
+        merge_fields = tuple((str(field), str(source)) for field, source in meta.get("merge_fields", []))
         return Rendered(issue_id=meta["issue_id"], subject=meta["subject"], preheader=meta["preheader"],
-                        html=html, text=text, nonce=meta["nonce"])
-    except (OSError, ValueError, KeyError) as err:
+                        html=html, text=text, nonce=meta["nonce"], merge_fields=merge_fields)
+    except (OSError, ValueError, KeyError, TypeError) as err:
         raise IssueError(f"{folder}: damaged render of issue {issue_id!r} ({err}); rebuild it") from err

@@ -11,8 +11,9 @@ from flask import Blueprint, Response, abort
 from flask.typing import ResponseReturnValue
 
 from ..db import as_utc
-from ..errors import IssueError
+from ..errors import IssueError, NewsletterError
 from ..issues import archive_url, is_issue_id
+from ..render.merge import MergeEvaluator
 from ..render.placeholders import html_template
 from ..render.saved import load_meta, load_rendered
 from .context import Services, page, services
@@ -89,14 +90,16 @@ def issue(issue_id: str) -> ResponseReturnValue:
         abort(404, description="There is no sent issue with this name in the archive.")
     try:
         rendered = load_rendered(s.config.paths.state, issue_id)
-        body = html_template(rendered.html, rendered.nonce).fill({
+        neutral = {
             # Neutral values: nobody's name, address or token. Fields not listed (custom CSV
-            # columns) become empty strings.
+            # columns) become empty strings; merge fields show their fallbacks ("Hi there").
             "name": "", "email": "",
             "unsubscribe_url": f"{s.base_url}/subscribe",
             "view_url": archive_url(s.base_url, issue_id),
-        })
-    except (IssueError, ValueError) as err:
+        }
+        neutral.update(MergeEvaluator(rendered.merge_fields)({}))
+        body = html_template(rendered.html, rendered.nonce).fill(neutral)
+    except (NewsletterError, ValueError) as err:
         log.error("archive: cannot show issue %r: %s", issue_id, err)
         abort(404, description="This issue's archived copy is missing.")
     resp = Response(body, mimetype="text/html")
@@ -110,7 +113,7 @@ def _rfc3339(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
+def atom_feed(s: Services, sent: list[SentIssue]) -> bytes:
     """Return an Atom feed (RFC 4287) of the given issues as UTF-8 XML."""
     ET.register_namespace("", ATOM)
 
@@ -124,13 +127,13 @@ def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
     feed = ET.Element(f"{{{ATOM}}}feed", {f"{{{XML_NS}}}lang": language(nl.language)})
     sub(feed, "title", nl.name)
     sub(feed, "id", f"{s.base_url}/archive/")
-    newest = issues[0].sent_at if issues else datetime.fromtimestamp(0, timezone.utc)
+    newest = sent[0].sent_at if sent else datetime.fromtimestamp(0, timezone.utc)
     sub(feed, "updated", _rfc3339(newest))
     sub(feed, "link", href=f"{s.base_url}/archive/feed.xml", rel="self", type="application/atom+xml")
     sub(feed, "link", href=f"{s.base_url}/archive/", rel="alternate", type="text/html")
     author = sub(feed, "author")
     sub(author, "name", nl.name)
-    for item in issues[:FEED_ENTRIES]:
+    for item in sent[:FEED_ENTRIES]:
         entry = sub(feed, "entry")
         url = archive_url(s.base_url, item.id)
         sub(entry, "title", item.subject)
