@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
 import types
 import typing
@@ -11,10 +13,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, NewsletterError
+from .inputs import check_list_name
 
 ENV_CONFIG = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG = "config.toml"
+
+
+# -- value checks beyond the type: per-field metadata that _build applies to every given value ------
+
+@dataclass(frozen=True)
+class Bound:
+    """The allowed range of a number: [lo, hi], with lo excluded when above is set."""
+
+    lo: float | None = None
+    hi: float | None = None
+    above: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Return what is wrong with value (e.g. "must be greater than 0"), or None."""
+        if self.lo is not None and (value <= self.lo if self.above else value < self.lo):
+            return f"must be {'greater than' if self.above else 'at least'} {self.lo:g}"
+        if self.hi is not None and value > self.hi:
+            return f"must be at most {self.hi:g}"
+        return None
+
+
+def bounded(default: Any, lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Any:
+    """Return a dataclass field with default whose configured value must lie in [lo, hi] (lo
+    excluded with above); load_config raises ConfigError naming the key otherwise."""
+    return field(default=default, metadata={"bound": Bound(lo, hi, above)})
+
+
+def checked(default: Any, check: Any) -> Any:
+    """Return a dataclass field with default whose configured value check(value) must accept
+    (check returns the value or raises ValueError / NewsletterError saying why)."""
+    return field(default=default, metadata={"check": check})
+
+
+def positive(default: float) -> Any:
+    """Return a field for a duration or size that must be greater than zero."""
+    return bounded(default, 0, above=True)
+
+
+# A DNS name (IDNs in their xn-- form, as browsers send them), an IPv4 address or a bracketed IPv6 one.
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+def _host_names(hosts: tuple[str, ...]) -> tuple[str, ...]:
+    """Return hosts when each is a host name or IP address (".example.org" = it and its subdomains)."""
+    for host in hosts:
+        name = host[1:] if host.startswith(".") else host
+        if not _HOST.fullmatch(name):
+            raise ValueError(f"{host!r} is not a host name (no scheme, port or path: news.example.org)")
+    return hosts
+
+
+def _optional_list_name(value: str) -> str:
+    """Return value when it is empty (meaning the default list) or a valid list name."""
+    return value if value == "" else check_list_name(value)
 
 
 @dataclass(frozen=True)
@@ -40,10 +97,10 @@ class PathsSection:
 
 @dataclass(frozen=True)
 class FetchSection:
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
+    connect_timeout: float = positive(5.0)
+    read_timeout: float = positive(20.0)
+    max_bytes: int = bounded(5_000_000, 1)
+    max_redirects: int = bounded(5, 0, 50)
     user_agent: str = ""                                   # default names the tool and its version
 
 
@@ -52,7 +109,7 @@ class LLMSection:
     base_url: str = "http://127.0.0.1:8080/v1"
     model: str = "default"
     api_key_env: str = ""                                  # env var holding the key; "" = no key
-    timeout: float = 60.0
+    timeout: float = positive(60.0)
     prompt: str = ("Summarise this article for a newsletter in at most {max_words} words, "
                    "in 1 to 3 plain sentences. No preamble.")
 
@@ -60,7 +117,7 @@ class LLMSection:
 @dataclass(frozen=True)
 class SummarizeSection:
     summarizer: str = "default"
-    max_words: int = 60
+    max_words: int = bounded(60, 1)
     llm: LLMSection = field(default_factory=LLMSection)
 
 
@@ -72,6 +129,7 @@ class DatabaseSection:
 @dataclass(frozen=True)
 class SigningSection:
     secret_env: str = "NEWSLETTER_SECRET_KEY"
+    legacy_link_days: int = bounded(180, 0, 3650)          # earlier releases' address-bearing links
 
 
 @dataclass(frozen=True)
@@ -85,12 +143,12 @@ class DKIMSection:
 @dataclass(frozen=True)
 class SMTPSection:
     host: str = "127.0.0.1"
-    port: int = 25
+    port: int = bounded(25, 1, 65535)
     security: str = "none"                                 # none | starttls | ssl
     username: str = ""
     password_env: str = ""
-    timeout: float = 30.0
-    connections: int = 4
+    timeout: float = positive(30.0)
+    connections: int = bounded(4, 1, 1000)
     ca_file: str = ""                                      # extra CA bundle (tests, private CAs)
 
 
@@ -100,9 +158,9 @@ class HTTPSection:
     url: str = ""                                          # endpoint; provider default when empty
     api_key_env: str = ""
     domain: str = ""                                       # Mailgun sending domain
-    timeout: float = 30.0
-    max_retries: int = 5
-    batch_size: int = 0                                    # 0 = the provider's limit
+    timeout: float = positive(30.0)
+    max_retries: int = bounded(5, 0, 100)
+    batch_size: int = bounded(0, 0)                                    # 0 = the provider's limit
     message_stream: str = "broadcast"                      # Postmark MessageStream; bulk mail goes to a broadcast stream
 
 
@@ -114,13 +172,13 @@ class FileSection:
 @dataclass(frozen=True)
 class DeliverySection:
     backend: str = "file"                                  # smtp | http | file | "pkg.mod:Class"
-    rate_per_second: float = 0.0                           # 0 = unlimited
-    concurrency: int = 4
-    max_attempts: int = 4
-    backoff_seconds: float = 1.0
-    pause_failure_ratio: float = 0.5
-    pause_window: int = 50
-    default_list: str = "default"
+    rate_per_second: float = bounded(0.0, 0)               # 0 = unlimited
+    concurrency: int = bounded(4, 1, 1000)
+    max_attempts: int = bounded(4, 1, 100)
+    backoff_seconds: float = bounded(1.0, 0)
+    pause_failure_ratio: float = bounded(0.5, 0, 1, above=True)
+    pause_window: int = bounded(50, 1)
+    default_list: str = checked("default", check_list_name)
     smtp: SMTPSection = field(default_factory=SMTPSection)
     http: HTTPSection = field(default_factory=HTTPSection)
     file: FileSection = field(default_factory=FileSection)
@@ -143,19 +201,23 @@ class ScheduleSection:
     cron: str = ""
     review: bool = False
     review_deadline: str = "24h"
-    min_items: int = 1
-    max_items: int = 12
+    min_items: int = bounded(1, 0)
+    max_items: int = bounded(12, 1)
     misfire_grace_time: str = "6h"
-    list: str = ""
+    list: str = checked("", _optional_list_name)
 
 
 @dataclass(frozen=True)
 class WebSection:
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 8000
-    rate_limit_per_hour: int = 5
-    proxy_hops: int = 0          # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
+    port: int = bounded(8000, 0, 65535)                    # 0 = any free port
+    rate_limit_per_hour: int = bounded(5, 0)
+    proxy_hops: int = bounded(0, 0, 20)  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
+    trusted_hosts: tuple[str, ...] = checked((), _host_names)  # Host names answered; () = base_url's host and localhost
+    max_body_bytes: int = bounded(1_000_000, 1024, 100_000_000)    # larger requests get 413
+    max_connections: int = bounded(200, 1, 100_000)
+    idle_timeout: int = bounded(15, 1, 3600)                # seconds before an idle connection is closed
 
 
 @dataclass(frozen=True)
@@ -244,6 +306,7 @@ def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known here: {known})")
         kwargs[key] = _convert(hints[key], value, where, f"{prefix}{key}", root)
+        _check_value(fields[key], kwargs[key], where, f"{prefix}{key}")
     for name in fields.keys() - kwargs.keys():
         # Defaults are relative to the config file too: build nested tables and paths from them.
         if dataclasses.is_dataclass(hints[name]):
@@ -251,6 +314,21 @@ def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
         elif hints[name] is Path:
             kwargs[name] = root / fields[name].default
     return cls(**kwargs)
+
+
+def _check_value(f: dataclasses.Field, value: Any, where: str, key: str) -> None:
+    """Apply the field's range (bounded) or check (checked); raises ConfigError naming the key."""
+    bound = f.metadata.get("bound")
+    if bound is not None:
+        problem = bound.problem(value)
+        if problem:
+            raise ConfigError(f"{where}: '{key}' {problem}, got {value!r}")
+    check = f.metadata.get("check")
+    if check is not None:
+        try:
+            check(value)
+        except (ValueError, NewsletterError) as err:
+            raise ConfigError(f"{where}: '{key}': {err}") from err
 
 
 def _convert(tp: Any, value: Any, where: str, key: str, root: Path) -> Any:
@@ -273,6 +351,9 @@ def _convert(tp: Any, value: Any, where: str, key: str, root: Path) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            # TOML spells inf and nan; no setting means either (nan even passes every range check).
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

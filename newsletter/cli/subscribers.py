@@ -9,6 +9,7 @@ import click
 
 from ..db import STATUSES, get_engine
 from ..errors import SubscriberError
+from ..inputs import printable
 from ..subscribers.store import SubscriberStore
 from .common import AppContext, pass_app, say, warn
 from .group import cli
@@ -117,7 +118,8 @@ def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: 
     for i, sub in enumerate(store.iter_subscribers(list_, status)):
         if limit is not None and i >= limit:
             break
-        say(f"{sub.email}\t{sub.status}\t{sub.name}")
+        # Names stored by earlier releases may hold control characters: never send them raw to a terminal.
+        say(f"{printable(sub.email)}\t{sub.status}\t{printable(sub.name)}")
 
 
 @subscribers_group.command("count")

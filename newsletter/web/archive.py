@@ -110,7 +110,7 @@ def _rfc3339(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
+def atom_feed(s: Services, sent: list[SentIssue]) -> bytes:
     """Return an Atom feed (RFC 4287) of the given issues as UTF-8 XML."""
     ET.register_namespace("", ATOM)
 
@@ -124,13 +124,13 @@ def atom_feed(s: Services, issues: list[SentIssue]) -> bytes:
     feed = ET.Element(f"{{{ATOM}}}feed", {f"{{{XML_NS}}}lang": language(nl.language)})
     sub(feed, "title", nl.name)
     sub(feed, "id", f"{s.base_url}/archive/")
-    newest = issues[0].sent_at if issues else datetime.fromtimestamp(0, timezone.utc)
+    newest = sent[0].sent_at if sent else datetime.fromtimestamp(0, timezone.utc)
     sub(feed, "updated", _rfc3339(newest))
     sub(feed, "link", href=f"{s.base_url}/archive/feed.xml", rel="self", type="application/atom+xml")
     sub(feed, "link", href=f"{s.base_url}/archive/", rel="alternate", type="text/html")
     author = sub(feed, "author")
     sub(author, "name", nl.name)
-    for item in issues[:FEED_ENTRIES]:
+    for item in sent[:FEED_ENTRIES]:
         entry = sub(feed, "entry")
         url = issues.archive_url(s.base_url, item.id)
         sub(entry, "title", item.subject)
