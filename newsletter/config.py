@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import tomllib
 import types
 import typing
@@ -13,65 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, NewsletterError
+from .config_checks import bounded, check_value, checked, host_names, optional_list_name, positive
+from .errors import ConfigError
 from .inputs import check_list_name
 
 ENV_CONFIG = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG = "config.toml"
-
-
-# -- value checks beyond the type: per-field metadata that _build applies to every given value ------
-
-@dataclass(frozen=True)
-class Bound:
-    """The allowed range of a number: [lo, hi], with lo excluded when above is set."""
-
-    lo: float | None = None
-    hi: float | None = None
-    above: bool = False
-
-    def problem(self, value: float) -> str | None:
-        """Return what is wrong with value (e.g. "must be greater than 0"), or None."""
-        if self.lo is not None and (value <= self.lo if self.above else value < self.lo):
-            return f"must be {'greater than' if self.above else 'at least'} {self.lo:g}"
-        if self.hi is not None and value > self.hi:
-            return f"must be at most {self.hi:g}"
-        return None
-
-
-def bounded(default: Any, lo: float | None = None, hi: float | None = None, *, above: bool = False) -> Any:
-    """Return a dataclass field with default whose configured value must lie in [lo, hi] (lo
-    excluded with above); load_config raises ConfigError naming the key otherwise."""
-    return field(default=default, metadata={"bound": Bound(lo, hi, above)})
-
-
-def checked(default: Any, check: Any) -> Any:
-    """Return a dataclass field with default whose configured value check(value) must accept
-    (check returns the value or raises ValueError / NewsletterError saying why)."""
-    return field(default=default, metadata={"check": check})
-
-
-def positive(default: float) -> Any:
-    """Return a field for a duration or size that must be greater than zero."""
-    return bounded(default, 0, above=True)
-
-
-# A DNS name (IDNs in their xn-- form, as browsers send them), an IPv4 address or a bracketed IPv6 one.
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
-
-
-def _host_names(hosts: tuple[str, ...]) -> tuple[str, ...]:
-    """Return hosts when each is a host name or IP address (".example.org" = it and its subdomains)."""
-    for host in hosts:
-        name = host[1:] if host.startswith(".") else host
-        if not _HOST.fullmatch(name):
-            raise ValueError(f"{host!r} is not a host name (no scheme, port or path: news.example.org)")
-    return hosts
-
-
-def _optional_list_name(value: str) -> str:
-    """Return value when it is empty (meaning the default list) or a valid list name."""
-    return value if value == "" else check_list_name(value)
 
 
 @dataclass(frozen=True)
@@ -204,7 +150,7 @@ class ScheduleSection:
     min_items: int = bounded(1, 0)
     max_items: int = bounded(12, 1)
     misfire_grace_time: str = "6h"
-    list: str = checked("", _optional_list_name)
+    list: str = checked("", optional_list_name)
 
 
 @dataclass(frozen=True)
@@ -214,7 +160,7 @@ class WebSection:
     port: int = bounded(8000, 0, 65535)                    # 0 = any free port
     rate_limit_per_hour: int = bounded(5, 0)
     proxy_hops: int = bounded(0, 0, 20)  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
-    trusted_hosts: tuple[str, ...] = checked((), _host_names)  # Host names answered; () = base_url's host and localhost
+    trusted_hosts: tuple[str, ...] = checked((), host_names)  # Host names answered; () = base_url's host and localhost
     max_body_bytes: int = bounded(1_000_000, 1024, 100_000_000)    # larger requests get 413
     max_connections: int = bounded(200, 1, 100_000)
     idle_timeout: int = bounded(15, 1, 3600)                # seconds before an idle connection is closed
@@ -306,7 +252,7 @@ def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known here: {known})")
         kwargs[key] = _convert(hints[key], value, where, f"{prefix}{key}", root)
-        _check_value(fields[key], kwargs[key], where, f"{prefix}{key}")
+        check_value(fields[key], kwargs[key], where, f"{prefix}{key}")
     for name in fields.keys() - kwargs.keys():
         # Defaults are relative to the config file too: build nested tables and paths from them.
         if dataclasses.is_dataclass(hints[name]):
@@ -314,21 +260,6 @@ def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
         elif hints[name] is Path:
             kwargs[name] = root / fields[name].default
     return cls(**kwargs)
-
-
-def _check_value(f: dataclasses.Field, value: Any, where: str, key: str) -> None:
-    """Apply the field's range (bounded) or check (checked); raises ConfigError naming the key."""
-    bound = f.metadata.get("bound")
-    if bound is not None:
-        problem = bound.problem(value)
-        if problem:
-            raise ConfigError(f"{where}: '{key}' {problem}, got {value!r}")
-    check = f.metadata.get("check")
-    if check is not None:
-        try:
-            check(value)
-        except (ValueError, NewsletterError) as err:
-            raise ConfigError(f"{where}: '{key}': {err}") from err
 
 
 def _convert(tp: Any, value: Any, where: str, key: str, root: Path) -> Any:

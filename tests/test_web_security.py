@@ -16,7 +16,7 @@ from newsletter.web.ratelimit import SlidingWindowLimit as RateLimiter
 from newsletter.web.security import PAGE_CSP
 from newsletter.web.theme import contrast, make_theme
 from web_support import (BASE_URL, SECRET, captured_logs, confirm_token, csrf_from, make_config, settle,
-                         signer, status_of, store, unsubscribe_token)
+                         status_of, store, unsubscribe_token)
 
 ORIGIN = BASE_URL
 

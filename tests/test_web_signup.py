@@ -9,7 +9,7 @@ import pytest
 from mail_servers import HTTPMailAPIServer, SMTPTestServer
 from newsletter.web import create_app
 from web_support import (BASE_URL, SECRET, body_text, captured_logs, confirm_link, confirm_token, csrf_from,
-                         mail_to, make_config, settle, signer, status_of, store, unsubscribe_token)
+                         mail_to, make_config, settle, status_of, store, unsubscribe_token)
 
 NEW = "new.reader@example.org"
 

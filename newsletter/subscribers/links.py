@@ -41,18 +41,20 @@ def find_by_address(store: SubscriberStore, email: str, list_name: str) -> Linke
     return find_by_id(store, found.id) if found is not None and found.id is not None else None
 
 
-def confirm_unchanged(store: SubscriberStore, subscriber_id: int, issued_at: datetime) -> bool:
+def confirm_unchanged(store: SubscriberStore, subscriber_id: int, issued_at: datetime,
+                      states: tuple[SubscriberStatus, ...] = CONFIRMABLE) -> bool:
     """Make the subscriber active when it is still confirmable and its row has not changed since
     issued_at (when the confirmation link was made); return True when this call confirmed it.
 
     One conditional UPDATE, so a link is used once: confirming changes the row, and so does a
-    later unsubscribe, after which the same link (or any older one) confirms nothing.
+    later unsubscribe, after which the same link (or any older one) confirms nothing. states
+    narrows which states may be confirmed (default CONFIRMABLE).
     """
     now = utcnow()
     with write_transaction(store.engine) as conn:
         result = conn.execute(
             update(_T)
-            .where(_T.c.id == subscriber_id, _T.c.status.in_([str(s) for s in CONFIRMABLE]),
+            .where(_T.c.id == subscriber_id, _T.c.status.in_([str(s) for s in states]),
                    _T.c.updated_at <= issued_at)
             .values(status=str(SubscriberStatus.ACTIVE), updated_at=now,
                     confirmed_at=func.coalesce(_T.c.confirmed_at, now)))

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from ..errors import NewsletterError, SubscriberError
 from ..models import Subscriber, SubscriberStatus
 from ..subscribers.addresses import address_key, mailbox_key, normalise_address
-from ..subscribers.links import confirm_unchanged
+from ..subscribers.links import CONFIRMABLE, confirm_unchanged
 from .confirm_mail import send_confirmation
 from .context import Services, page, services
 from .links import Link, read_link
@@ -131,6 +131,8 @@ def _is_current(link: Link) -> bool:
     is what makes each link single-use and useless once its address has unsubscribed.
     """
     assert link.found is not None and link.ref.issued_at is not None
+    if link.ref.is_legacy and link.found.subscriber.status == SubscriberStatus.UNSUBSCRIBED:
+        return False    # see confirm(): old links never undo a leave
     return link.found.changed_at <= _newest_moment(link)
 
 
@@ -179,7 +181,10 @@ def confirm(token: str) -> ResponseReturnValue:
     if subscriber.status == "active" and _is_current(link):
         return page("confirmed.html", subscriber=subscriber, unsubscribe_url=_unsubscribe_path(subscriber))
     assert subscriber.id is not None
-    if not confirm_unchanged(s.subscribers, subscriber.id, _newest_moment(link)):
+    # Earlier releases' links carry whole seconds, too coarse to order a confirmation and an
+    # unsubscribe in the same second: they may only confirm a pending sign-up, never undo a leave.
+    states = (SubscriberStatus.UNCONFIRMED,) if link.ref.is_legacy else CONFIRMABLE
+    if not confirm_unchanged(s.subscribers, subscriber.id, _newest_moment(link), states):
         abort(400, description=USED_LINK)
     log.info("%s confirmed the subscription to list %r", subscriber.email, subscriber.list)
     return page("confirmed.html", subscriber=subscriber, unsubscribe_url=_unsubscribe_path(subscriber))
