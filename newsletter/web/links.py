@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # Ledger states in which the message (and so the link in it) may have reached the subscriber.
 _DELIVERED = (str(DeliveryState.SENT), str(DeliveryState.UNKNOWN))
+_MAX_ID = 2**63 - 1     # the largest id a database integer column can hold
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def _find(s: Services, ref: LinkRef) -> LinkedSubscriber | None:
             # Signed by us in an earlier release, but the address or list breaks today's rules.
             log.warning("an old-format link names an unusable address or list: %s", err)
             return None
-    if ref.subscriber_id is None:
+    if ref.subscriber_id is None or ref.subscriber_id > _MAX_ID:
         return None
     found = find_by_id(s.subscribers, ref.subscriber_id)
     if found is None or not s.signer.binds(ref, found.subscriber.email, found.subscriber.list):
