@@ -116,7 +116,11 @@ class Project:
     def web_post(self, path: str, **form: str) -> int:
         """Post a form as a browser would (CSRF token included); return the status code."""
         csrf = csrf_from(self.client.get("/subscribe").get_data(as_text=True))
-        resp = self.client.post(path, data={"csrf_token": csrf, **form})
+        # Encoded by hand: a client can send any bytes, even ones that are not UTF-8 (a lone
+        # surrogate stands for those here).
+        body = "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}"
+                        for k, v in {"csrf_token": csrf, **form}.items())
+        resp = self.client.post(path, data=body, content_type="application/x-www-form-urlencoded")
         settle(self.client.application)
         assert resp.status_code < 500, resp.get_data(as_text=True)
         return resp.status_code
