@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_checks import bounded, check_value, checked, host_names, optional_list_name, positive
 from .errors import ConfigError
+from .inputs import check_list_name
 
 ENV_CONFIG = "NEWSLETTER_CONFIG"
 DEFAULT_CONFIG = "config.toml"
@@ -40,10 +43,10 @@ class PathsSection:
 
 @dataclass(frozen=True)
 class FetchSection:
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
+    connect_timeout: float = positive(5.0)
+    read_timeout: float = positive(20.0)
+    max_bytes: int = bounded(5_000_000, 1)
+    max_redirects: int = bounded(5, 0, 50)
     user_agent: str = ""                                   # default names the tool and its version
 
 
@@ -52,7 +55,7 @@ class LLMSection:
     base_url: str = "http://127.0.0.1:8080/v1"
     model: str = "default"
     api_key_env: str = ""                                  # env var holding the key; "" = no key
-    timeout: float = 60.0
+    timeout: float = positive(60.0)
     prompt: str = ("Summarise this article for a newsletter in at most {max_words} words, "
                    "in 1 to 3 plain sentences. No preamble.")
 
@@ -60,7 +63,7 @@ class LLMSection:
 @dataclass(frozen=True)
 class SummarizeSection:
     summarizer: str = "default"
-    max_words: int = 60
+    max_words: int = bounded(60, 1)
     llm: LLMSection = field(default_factory=LLMSection)
 
 
@@ -72,6 +75,7 @@ class DatabaseSection:
 @dataclass(frozen=True)
 class SigningSection:
     secret_env: str = "NEWSLETTER_SECRET_KEY"
+    legacy_link_days: int = bounded(180, 0, 3650)          # earlier releases' address-bearing links
 
 
 @dataclass(frozen=True)
@@ -85,12 +89,12 @@ class DKIMSection:
 @dataclass(frozen=True)
 class SMTPSection:
     host: str = "127.0.0.1"
-    port: int = 25
+    port: int = bounded(25, 1, 65535)
     security: str = "none"                                 # none | starttls | ssl
     username: str = ""
     password_env: str = ""
-    timeout: float = 30.0
-    connections: int = 4
+    timeout: float = positive(30.0)
+    connections: int = bounded(4, 1, 1000)
     ca_file: str = ""                                      # extra CA bundle (tests, private CAs)
 
 
@@ -100,9 +104,9 @@ class HTTPSection:
     url: str = ""                                          # endpoint; provider default when empty
     api_key_env: str = ""
     domain: str = ""                                       # Mailgun sending domain
-    timeout: float = 30.0
-    max_retries: int = 5
-    batch_size: int = 0                                    # 0 = the provider's limit
+    timeout: float = positive(30.0)
+    max_retries: int = bounded(5, 0, 100)
+    batch_size: int = bounded(0, 0)                                    # 0 = the provider's limit
     message_stream: str = "broadcast"                      # Postmark MessageStream; bulk mail goes to a broadcast stream
 
 
@@ -114,13 +118,13 @@ class FileSection:
 @dataclass(frozen=True)
 class DeliverySection:
     backend: str = "file"                                  # smtp | http | file | "pkg.mod:Class"
-    rate_per_second: float = 0.0                           # 0 = unlimited
-    concurrency: int = 4
-    max_attempts: int = 4
-    backoff_seconds: float = 1.0
-    pause_failure_ratio: float = 0.5
-    pause_window: int = 50
-    default_list: str = "default"
+    rate_per_second: float = bounded(0.0, 0)               # 0 = unlimited
+    concurrency: int = bounded(4, 1, 1000)
+    max_attempts: int = bounded(4, 1, 100)
+    backoff_seconds: float = bounded(1.0, 0)
+    pause_failure_ratio: float = bounded(0.5, 0, 1, above=True)
+    pause_window: int = bounded(50, 1)
+    default_list: str = checked("default", check_list_name)
     smtp: SMTPSection = field(default_factory=SMTPSection)
     http: HTTPSection = field(default_factory=HTTPSection)
     file: FileSection = field(default_factory=FileSection)
@@ -143,19 +147,23 @@ class ScheduleSection:
     cron: str = ""
     review: bool = False
     review_deadline: str = "24h"
-    min_items: int = 1
-    max_items: int = 12
+    min_items: int = bounded(1, 0)
+    max_items: int = bounded(12, 1)
     misfire_grace_time: str = "6h"
-    list: str = ""
+    list: str = checked("", optional_list_name)
 
 
 @dataclass(frozen=True)
 class WebSection:
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 8000
-    rate_limit_per_hour: int = 5
-    proxy_hops: int = 0          # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
+    port: int = bounded(8000, 0, 65535)                    # 0 = any free port
+    rate_limit_per_hour: int = bounded(5, 0)
+    proxy_hops: int = bounded(0, 0, 20)  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host
+    trusted_hosts: tuple[str, ...] = checked((), host_names)  # Host names answered; () = base_url's host and localhost
+    max_body_bytes: int = bounded(3_000_000, 1024, 100_000_000)    # larger requests get 413 (webhooks: 2 MB)
+    max_connections: int = bounded(200, 1, 100_000)
+    idle_timeout: int = bounded(15, 1, 3600)                # seconds before an idle connection is closed
 
 
 @dataclass(frozen=True)
@@ -298,6 +306,7 @@ def _build(cls: type, data: Any, where: str, prefix: str, root: Path) -> Any:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{where}: unknown key '{prefix}{key}' (known here: {known})")
         kwargs[key] = _convert(hints[key], value, where, f"{prefix}{key}", root)
+        check_value(fields[key], kwargs[key], where, f"{prefix}{key}")
     for name in fields.keys() - kwargs.keys():
         # Defaults are relative to the config file too: build nested tables and paths from them.
         if dataclasses.is_dataclass(hints[name]):
@@ -327,6 +336,9 @@ def _convert(tp: Any, value: Any, where: str, key: str, root: Path) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: '{key}' must be a number, got {value!r}")
+        if not math.isfinite(value):
+            # TOML spells inf and nan; no setting means either (nan even passes every range check).
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -27,10 +28,13 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    insert,
+    select,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from .errors import ConfigError
+from .files import PRIVATE_FILE, make_private_dir
 from .models import SubscriberStatus
 from .timeutil import as_utc, utcnow  # noqa: F401 - re-exported for the stores
 
@@ -150,6 +154,16 @@ list_pauses = Table(
     Column("resumed_at", DateTime(timezone=True)),
 )
 
+# Facts about this database, one row each, written once (the first writer wins).
+meta = Table(
+    "newsletter_meta", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+# When a release that puts opaque subscriber references in links first opened this database: links
+# of issues sent before then name the address itself (see web/links.py, signing.legacy_link_days).
+OPAQUE_LINKS_SINCE = "opaque_links_since"
+
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -188,7 +202,7 @@ def _create(url: str) -> Engine:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         try:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         except OSError as err:
             raise ConfigError(f"database.url {shown}: cannot create its folder: {err}") from err
     try:
@@ -199,11 +213,54 @@ def _create(url: str) -> Engine:
         _configure_sqlite(engine)
     try:
         create_tables(engine, metadata)
+        remember(engine, OPAQUE_LINKS_SINCE, utcnow().isoformat())
     except exc.SQLAlchemyError as err:
         engine.dispose()
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise ConfigError(f"database.url {shown}: cannot open the database: {reason}") from err
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file's folder (0700) and the file itself (0600) before SQLite does.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too. A file
+    an earlier release left readable by others is made private, with its -wal and -shm.
+    """
+    make_private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    os.close(fd)
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, PRIVATE_FILE)
+                log.info("%s was readable by other users; made it private (0600)", candidate)
+        except FileNotFoundError:
+            continue
+
+
+def remember(engine: Engine, key: str, value: str) -> str:
+    """Store value under key in newsletter_meta unless a value is there already; return the stored one.
+
+    Safe when several processes do it at once: the first insert wins, the others read it.
+    """
+    with engine.connect() as conn:
+        found = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+    if found is not None:
+        return found
+    try:
+        with write_transaction(engine) as conn:
+            conn.execute(insert(meta).values(key=key, value=value))
+        return value
+    except exc.IntegrityError:
+        with engine.connect() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one()
+
+
+def recall(engine: Engine, key: str) -> str | None:
+    """Return the value stored under key in newsletter_meta, or None."""
+    with engine.connect() as conn:
+        return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
 
 
 def _configure_sqlite(engine: Engine) -> None:

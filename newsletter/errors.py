@@ -8,6 +8,7 @@ messages and status codes. Each carries its context as attributes, not only in i
     ├── RenderError          the issue cannot be rendered: nothing is sent
     │   └── ChecksFailed     pre-send checks failed under --strict (.problems)
     ├── SubscriberError      a bad address, list or import
+    │   ├── InputError       a name, list name or custom field breaks its rule (.kind, .reason)
     │   └── TokenError       a link token forged, altered, expired or not ours
     ├── ScheduleError        a time, job or issue cannot be scheduled as asked
     ├── SendStopped          a run stopped as asked (signal, shutdown); it resumes later
@@ -61,6 +62,20 @@ class ChecksFailed(RenderError):
 
 class SubscriberError(NewsletterError):
     """An address or subscriber list is invalid, unknown or cannot be imported."""
+
+
+class InputError(SubscriberError):
+    """A name, list name or custom field breaks its rule (newsletter/inputs.py).
+
+    .kind says which input ("name", "list name", "field"), .reason what is wrong with it in a few
+    words ("is longer than 200 characters"), .value is what was given.
+    """
+
+    def __init__(self, message: str, kind: str, reason: str, value: object = None):
+        super().__init__(message)
+        self.kind = kind
+        self.reason = reason
+        self.value = value
 
 
 class TokenError(SubscriberError):

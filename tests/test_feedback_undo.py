@@ -15,6 +15,7 @@ from newsletter.feedback.report import Report
 from newsletter.models import FeedbackKind, SuppressionSource
 from newsletter.schedule.jobs import deliver
 from newsletter.signing import Signer
+from newsletter.subscribers import SubscriberStore
 from newsletter.web import create_app
 
 BOUNCING = ("user3@example.org", "user5@example.org")
@@ -80,7 +81,8 @@ def test_reactivate_addresses_never_undoes_an_unsubscribe(tmp_path):
     run("subscribers", "add", "user1@example.org", "--status", "unsubscribed")          # existing: stays active
     assert status_of(config, "user1@example.org") == "active"
     app = create_app(config)
-    token = Signer.from_config(config).unsubscribe_token("user1@example.org", "default")
+    user1 = SubscriberStore(get_engine(config)).get("user1@example.org", "default")
+    token = Signer.from_config(config).unsubscribe_token("user1@example.org", "default", subscriber_id=user1.id)
     assert app.test_client().post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
     result = run("subscribers", "reactivate", "user3@example.org", "user1@example.org", "nobody@example.org",
                  "user0@example.org")

@@ -381,3 +381,39 @@ def test_parse_since(text, expected):
 def test_parse_since_rejects_with_a_hint(text):
     with pytest.raises(SourceError, match=r"expected a duration such as 12h, 7d or 2w"):
         parse_since(text)
+
+
+LOCAL_LINK_FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Saved feed</title>
+<item><title>Notes</title><link>{notes}</link></item>
+<item><title>File URL</title><link>file://{notes}</link></item>
+<item><title>Script</title><link>javascript:alert(1)</link></item>
+<item><title>Relative</title><link>notes.txt</link></item>
+<item><title>Web</title><link>https://news.example.org/story</link></item>
+</channel></rss>
+"""
+
+
+def test_feed_items_link_only_to_the_web(tmp_path, cfg):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Private notes that must never reach an issue.", encoding="utf-8")
+    feed = tmp_path / "saved.xml"
+    feed.write_text(LOCAL_LINK_FEED.format(notes=notes), encoding="utf-8")
+    assert [e.url for e in read_feed(str(feed), cfg)] == ["https://news.example.org/story"]
+
+
+def test_a_saved_feed_never_pulls_a_local_file_into_an_issue(tmp_path):
+    from config_support import build_config
+    from newsletter import issues
+    from newsletter.pipeline import add_feed
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Private notes that must never reach an issue.", encoding="utf-8")
+    feed = tmp_path / "saved.xml"
+    feed.write_text(LOCAL_LINK_FEED.format(notes=notes).replace(
+        "<item><title>Web</title><link>https://news.example.org/story</link></item>\n", ""), encoding="utf-8")
+    config = build_config(tmp_path)
+    issues.create_issue(config.paths.issues, "w1", "Week 1")
+    report = add_feed(config, "w1", str(feed))
+    assert report.added == [] and report.failed == []
+    assert "Private notes" not in issues.issue_path(config.paths.issues, "w1").read_text(encoding="utf-8")

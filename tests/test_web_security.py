@@ -15,8 +15,8 @@ from newsletter.web.background import BackgroundJobs
 from newsletter.web.ratelimit import SlidingWindowLimit as RateLimiter
 from newsletter.web.security import PAGE_CSP
 from newsletter.web.theme import contrast, make_theme
-from web_support import (BASE_URL, SECRET, captured_logs, csrf_from, make_config, settle, signer,
-                         status_of, store)
+from web_support import (BASE_URL, SECRET, captured_logs, confirm_token, csrf_from, make_config, settle,
+                         status_of, store, unsubscribe_token)
 
 ORIGIN = BASE_URL
 
@@ -136,7 +136,7 @@ def test_session_key_follows_the_signing_key(config, monkeypatch):
 
 def test_confirm_post_needs_csrf(client, config):
     store(config).add("c@example.org", status="unconfirmed")
-    token = signer(config).confirm_token("c@example.org", "default")
+    token = confirm_token(config, "c@example.org")
     client.get(f"/confirm/{token}")
     assert client.post(f"/confirm/{token}", data={}).status_code == 400
     assert status_of(config, "c@example.org") == "unconfirmed"
@@ -167,7 +167,7 @@ def test_oversized_body_is_refused(client, config):
 
 def test_internal_error_shows_no_trace_and_is_logged(client, config):
     store(config).add("r@example.org", status="active")
-    token = signer(config).unsubscribe_token("r@example.org", "default")
+    token = unsubscribe_token(config, "r@example.org")
     with get_engine(config).begin() as conn:       # a real failure: the table is gone
         conn.execute(text("DROP TABLE deliveries"))
         conn.execute(text("DROP TABLE subscribers"))

@@ -15,7 +15,7 @@ import requests
 from newsletter.errors import ConfigError
 from newsletter.web import serve_in_thread
 from mail_servers import free_port
-from web_support import SECRET, make_config, signer, status_of, store
+from web_support import SECRET, make_config, status_of, store, unsubscribe_token
 
 CONFIG = """\
 [newsletter]
@@ -80,7 +80,7 @@ def test_serve_command_serves_one_click_unsubscribe(tmp_path, monkeypatch):
         assert line.startswith(f"Serving Served Weekly on http://127.0.0.1:{port}/"), line
         config = make_config(tmp_path, base_url=f"http://127.0.0.1:{port}")
         store(config).add("cli@example.org", status="active")
-        url = f"http://127.0.0.1:{port}/u/" + signer(config).unsubscribe_token("cli@example.org", "default")
+        url = f"http://127.0.0.1:{port}/u/" + unsubscribe_token(config, "cli@example.org")
         resp = requests.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)
         assert resp.status_code == 200
         assert status_of(config, "cli@example.org") == "unsubscribed"

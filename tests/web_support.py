@@ -47,6 +47,20 @@ def signer(config: Config) -> Signer:
     return Signer.from_config(config)
 
 
+def unsubscribe_token(config: Config, address: str, list_name: str = "default") -> str:
+    """Return the unsubscribe token the mail to a stored subscriber carries (its opaque reference)."""
+    sub = store(config).get(address, list_name)
+    assert sub is not None, f"{address} is not on {list_name}"
+    return signer(config).unsubscribe_token(sub.email, list_name, subscriber_id=sub.id)
+
+
+def confirm_token(config: Config, address: str, list_name: str = "default") -> str:
+    """Return a confirm token for a stored subscriber, made now (as the sign-up mail's link is)."""
+    sub = store(config).get(address, list_name)
+    assert sub is not None, f"{address} is not on {list_name}"
+    return signer(config).confirm_token(sub.email, list_name, subscriber_id=sub.id)
+
+
 class LogRecords(logging.Handler):
     """Collects the records of one logger, wherever the CLI's logging setup routed that logger."""
 

@@ -79,16 +79,22 @@ def read_feed(url_or_path: str, cfg: FetchSection, since: datetime | timedelta |
 
 
 def _entry(raw: dict, base: str) -> FeedEntry | None:
-    """Return a FeedEntry for one feedparser entry, or None when it has no link."""
+    """Return a FeedEntry for one feedparser entry, or None when it has no http(s) link."""
     link = raw.get("link") or ""
     if not link and str(raw.get("id", "")).startswith(("http://", "https://")):
         link = raw["id"]
     if not link:
         log.debug("feed entry %r has no link; skipped", raw.get("title", ""))
         return None
+    url = urljoin(base, link.strip())
+    if not is_url(url):
+        # Only web links become items: a relative link in a saved feed without a site link, or a
+        # file:, data: or javascript: one, would otherwise be read as a local file or worse.
+        log.warning("feed entry %r: link %r is not an http(s) URL; skipped", raw.get("title", ""), link)
+        return None
     stamp = raw.get("published_parsed") or raw.get("updated_parsed") or raw.get("created_parsed")
     published = datetime(*stamp[:6], tzinfo=timezone.utc) if stamp else None
-    return FeedEntry(url=urljoin(base, link), title=_plain(raw.get("title", "")), published=published,
+    return FeedEntry(url=url, title=_plain(raw.get("title", "")), published=published,
                      summary=_plain(raw.get("summary", "")), author=_plain(raw.get("author", "")))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DeliveryError
-from ..files import write_atomic
+from ..files import make_private_dir, write_atomic
 from ..models import Delivery, Recipient
 from .base import Backend, MessageSource
 
@@ -41,11 +41,12 @@ class FileBackend(Backend):
     def __init__(self, config: "Config"):
         super().__init__(config)
         self.dir = Path(config.delivery.file.dir)
+        self._made: set[Path] = set()
 
     def open(self) -> None:
-        """Create the outbox folder; raises ConfigError when it cannot be created."""
+        """Create the outbox folder (0700: its file names are addresses); raises ConfigError."""
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.dir)
         except OSError as err:
             raise ConfigError(f"delivery.file.dir: cannot create {self.dir}: {err}") from err
 
@@ -60,7 +61,10 @@ class FileBackend(Backend):
         for recipient in batch:
             path = self.path_for(issue_id, recipient.email)
             try:
-                write_atomic(path, source.build(recipient))
+                if path.parent not in self._made:
+                    make_private_dir(path.parent)
+                    self._made.add(path.parent)
+                write_atomic(path, source.build(recipient))     # a private (0600) temp file, renamed
             except OSError as err:
                 raise ConfigError(f"cannot write {path}: {err}") from err
             log.debug("wrote %s", path)

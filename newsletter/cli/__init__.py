@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 # Each area keeps its commands in its own module; importing it registers them on `cli`.
@@ -13,6 +14,9 @@ __all__ = ["cli", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    # Whatever the process writes (database, state, outbox, exports) is its owner's alone: the
+    # files hold addresses and names, and some have addresses as their names.
+    os.umask(0o077)
     cli.main(args=argv, prog_name="newsletter")
 
 

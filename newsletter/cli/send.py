@@ -23,6 +23,8 @@ from rich.text import Text
 from ..db import get_engine
 from ..delivery.send import SendReport
 from ..errors import DeliveryError
+from ..inputs import check_list_name
+from ..issues import check_issue_id
 from ..ledger import STATES, Ledger
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
@@ -185,6 +187,9 @@ def print_failures(ledger: Ledger, issue_id: str, list_name: str | None) -> None
 @pass_app
 def status(app: AppContext, issue_id: str, list_name: str | None, failures: bool) -> None:
     """Show how many messages of ISSUE_ID are in each delivery state."""
+    check_issue_id(issue_id)
+    if list_name is not None:
+        check_list_name(list_name)
     ledger = Ledger(get_engine(app.config))
     if failures:
         if ledger.issue_state(issue_id) is None:

@@ -11,6 +11,7 @@ from ..db import STATUSES, SUPPRESSED, get_engine
 from ..errors import SubscriberError
 from ..feedback import undo
 from ..subscribers import suppression
+from ..inputs import printable
 from ..subscribers.store import SubscriberStore
 from .common import AppContext, pass_app, say, warn
 from .group import cli
@@ -125,7 +126,8 @@ def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: 
         """Print the collected subscribers with their suppression records."""
         why = suppression.open_for(store.engine, [s.id for s in page if s.status in SUPPRESSED and s.id])
         for sub in page:
-            line = f"{sub.email}\t{sub.status}\t{sub.name}"
+            # Names stored by earlier releases may hold control characters: never raw to a terminal.
+            line = f"{printable(sub.email)}\t{sub.status}\t{printable(sub.name)}"
             record = why.get(sub.id) if sub.id is not None else None
             if record is not None:
                 line += f"\t{record.source}\t{record.created_at:%Y-%m-%d %H:%M} UTC\t{record.reason}"

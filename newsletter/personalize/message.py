@@ -172,7 +172,10 @@ class MessageFactory:
                 values[token] = value if type(value) is str else "" if value is None else str(value)
         values["name"] = name
         values["email"] = email
-        values["unsubscribe_url"] = self._unsub_prefix + self.signer.unsubscribe_token(email, self.list_name)
+        # The link names the subscriber's row by an opaque reference, never the address; a test
+        # copy to someone not on the list (no id) gets a link that says so when opened.
+        values["unsubscribe_url"] = self._unsub_prefix + self.signer.unsubscribe_token(
+            email, self.list_name, subscriber_id=subscriber_id)
         values["view_url"] = self.view_url
         if self._merge:
             values.update(self._merge(values))

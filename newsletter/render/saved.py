@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import IssueError
+from ..issues import check_issue_id
 from ..files import write_atomic
 from ..models import Rendered
 
@@ -15,8 +16,9 @@ PREVIEW_HTML, PREVIEW_TEXT = "preview.html", "preview.txt"
 
 
 def render_dir(state_dir: Path, issue_id: str) -> Path:
-    """Return the folder that holds the render of issue_id."""
-    return state_dir / "issues" / issue_id
+    """Return the folder that holds the render of issue_id; raises IssueError for an invalid id
+    (the one issue-id rule: no path outside state/issues/ can be formed)."""
+    return state_dir / "issues" / check_issue_id(issue_id)
 
 
 def save_rendered(state_dir: Path, rendered: Rendered) -> Path:

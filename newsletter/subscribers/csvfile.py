@@ -10,8 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from sqlalchemy import exc
+
 from ..db import STATUSES
-from ..errors import SubscriberError
+from ..errors import InputError, SubscriberError
+from ..files import open_private
+from ..inputs import check_field_name, check_list_name, clean_field_value, clean_name
 from .addresses import address_key, normalise_address
 
 if TYPE_CHECKING:
@@ -19,6 +23,9 @@ if TYPE_CHECKING:
 
 BATCH = 1000
 EMAIL_HEADERS = {"email", "e-mail", "email address", "email_address", "mail"}
+# OWASP "CSV Injection": a cell starting with one of these is a formula to a spreadsheet. Export
+# puts a ' in front (shown as text, never run); import takes exactly that ' off again.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -58,7 +65,13 @@ def _header(cells: list[str], where: str) -> tuple[int, int | None, int | None, 
     name = lowered.index("name") if "name" in lowered else None
     status = lowered.index("status") if "status" in lowered else None
     # A blank header cell still keeps its values (nothing is lost): they get a positional name.
-    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    names = [unescape_cell(n) or f"column_{i + 1}" for i, n in enumerate(names)]
+    for i, column in enumerate(names):
+        if i not in (emails[0], name, status):
+            try:
+                check_field_name(column)
+            except InputError as err:
+                raise SubscriberError(f"{where}: line 1: column {i + 1}: {err}") from err
     return emails[0], name, status, names
 
 
@@ -103,21 +116,44 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             if len(cells) > len(names):
                 yield start, None, f"{len(cells)} values but the header has {len(names)} columns"
                 continue
-            cells = cells + [""] * (len(names) - len(cells))
+            cells = [unescape_cell(c) for c in cells] + [""] * (len(names) - len(cells))
             try:
-                email = normalise_address(cells[email_col])
+                yield start, _record(cells, names, email_col, name_col, status_col, start), ""
             except SubscriberError as err:
                 yield start, None, str(err)
-                continue
-            status = cells[status_col].strip().lower() if status_col is not None else ""
-            if status and status not in STATUSES:
-                yield start, None, f"unknown status {status!r} (known: {', '.join(STATUSES)})"
-                continue
-            skip = {email_col, name_col, status_col}
-            fields = {names[i]: v.strip() for i, v in enumerate(cells) if i not in skip and v.strip()}
-            yield start, {"key": address_key(email), "email": email, "status": status or None,
-                          "name": cells[name_col].strip() if name_col is not None else "",
-                          "fields": fields, "line": start}, ""
+
+
+def _record(cells: list[str], names: list[str], email_col: int, name_col: int | None,
+            status_col: int | None, line: int) -> dict[str, Any]:
+    """Return the import record of one row's cells; raises SubscriberError (InputError) naming the problem.
+
+    The same rules as every other way in (inputs.py, addresses.py), so a row that imports is a
+    row the database takes: nothing longer than its column, no control characters, no NUL.
+    """
+    email = normalise_address(cells[email_col])
+    status = cells[status_col].strip().lower() if status_col is not None else ""
+    if status and status not in STATUSES:
+        raise SubscriberError(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
+    name = clean_name(cells[name_col]) if name_col is not None else ""
+    skip = {email_col, name_col, status_col}
+    fields = {}
+    for i, value in enumerate(cells):
+        if i not in skip:
+            text = clean_field_value(names[i], value)
+            if text:
+                fields[names[i]] = text
+    return {"key": address_key(email), "email": email, "status": status or None, "name": name,
+            "fields": fields, "line": line}
+
+
+def escape_cell(value: str) -> str:
+    """Return value safe for a spreadsheet: a ' in front when it starts like a formula (OWASP)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def unescape_cell(value: str) -> str:
+    """Return value without the ' that escape_cell put in front of a formula-like cell."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
 
 
 def _fold(into: dict[str, Any], later: dict[str, Any]) -> None:
@@ -132,8 +168,7 @@ def _fold(into: dict[str, Any], later: dict[str, Any]) -> None:
 def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_name: str) -> "ImportReport":
     """Import a CSV file into list_name in batched transactions; returns the ImportReport."""
 
-    if not list_name or not list_name.strip():
-        raise SubscriberError("a list name cannot be empty")
+    check_list_name(list_name)
     report = ImportReport()
     seen: set[str] = set()
     batch: dict[str, dict[str, Any]] = {}
@@ -150,11 +185,39 @@ def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_nam
         seen.add(key)
         batch[key] = record
         if len(batch) >= BATCH:
-            store.merge_batch(list_name, list(batch.values()), report)
+            _merge(store, list_name, list(batch.values()), report, path)
             batch = {}
     if batch:
-        store.merge_batch(list_name, list(batch.values()), report)
+        _merge(store, list_name, list(batch.values()), report, path)
+    report.errors.sort()
     return report
+
+
+def _merge(store: "SubscriberStore", list_name: str, records: list[dict[str, Any]], report: ImportReport,
+           path: str | os.PathLike[str]) -> None:
+    """Merge records in one transaction; when the database refuses the data, split the batch until
+    the refused rows are alone and report each as a row error: the other rows are still stored.
+
+    Raises SubscriberError (one line, no traceback) when the database itself fails (connection
+    lost, disk full): every batch would fail the same way, so the import stops there.
+    """
+    try:
+        store.merge_batch(list_name, records, report)
+        return
+    except (exc.DataError, exc.IntegrityError, SubscriberError) as err:
+        # A value the checks let through but this database refuses: find the row(s) by halving.
+        if len(records) == 1:
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            report.errors.append((records[0]["line"], f"the database refused this row: {reason}"))
+            return
+    except exc.SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        done = report.added + report.updated + report.unchanged + report.kept_suppressed
+        raise SubscriberError(f"{path}: the database failed after {done} rows were stored, at line "
+                              f"{records[0]['line']}: {reason}") from err
+    half = len(records) // 2
+    _merge(store, list_name, records[:half], report, path)
+    _merge(store, list_name, records[half:], report, path)
 
 
 def export_file(store: "SubscriberStore", out: str | os.PathLike[str] | TextIO, list_name: str,
@@ -168,7 +231,8 @@ def export_file(store: "SubscriberStore", out: str | os.PathLike[str] | TextIO, 
     columns = ["email", "name", "status", *[k for k in extra if k.lower() not in ("email", "name", "status")]]
     if isinstance(out, (str, os.PathLike)):
         try:
-            handle: TextIO = open(out, "w", encoding="utf-8", newline="")
+            # Addresses and names are personal data: the file is readable by its owner only.
+            handle: TextIO = open_private(Path(out), "w", encoding="utf-8", newline="")
         except OSError as err:
             raise SubscriberError(f"{out}: cannot write: {err.strerror or err}") from err
         with handle:
@@ -180,9 +244,10 @@ def _write(handle: TextIO | io.StringIO, store: "SubscriberStore", list_name: st
            status: str | None, columns: list[str]) -> int:
     """Write the header and one row per subscriber to handle; returns the row count."""
     writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([escape_cell(c) for c in columns])
     n = 0
     for sub in store.iter_subscribers(list_name, status):
-        writer.writerow([sub.email, sub.name, sub.status, *[sub.fields.get(k, "") for k in columns[3:]]])
+        row = [sub.email, sub.name, sub.status, *[sub.fields.get(k, "") for k in columns[3:]]]
+        writer.writerow([escape_cell(str(cell)) for cell in row])
         n += 1
     return n

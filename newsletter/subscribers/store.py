@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..db import STATUSES, SUPPRESSED, subscribers, utcnow, write_transaction
 from ..errors import SubscriberError
+from ..inputs import check_lengths, check_list_name, clean_fields, clean_name
 from ..models import Subscriber, SuppressionSource
 from . import suppression
 from .addresses import address_key, check_status, normalise_address
@@ -30,13 +31,8 @@ def _subscriber(row: Row) -> Subscriber:
 
 
 def _clean_fields(fields: dict[str, Any] | None) -> dict[str, str]:
-    """Return fields with string keys and values, empty values dropped."""
-    out: dict[str, str] = {}
-    for key, value in (fields or {}).items():
-        text = "" if value is None else str(value).strip()
-        if str(key).strip() and text:
-            out[str(key).strip()] = text
-    return out
+    """Return fields with checked names and values, empty values dropped; raises InputError (inputs.py)."""
+    return clean_fields(fields)
 
 
 class SubscriberStore:
@@ -48,6 +44,7 @@ class SubscriberStore:
     def get(self, email: str, list_name: str = "default") -> Subscriber | None:
         """Return the subscriber with this address in list_name, or None; raises SubscriberError."""
         key = address_key(normalise_address(email))
+        check_list_name(list_name)
         with self.engine.connect() as conn:
             row = conn.execute(select(_T).where(_T.c.list == list_name, _T.c.email_key == key)).first()
         return _subscriber(row) if row else None
@@ -61,7 +58,8 @@ class SubscriberStore:
         """
         address = normalise_address(email)
         check_status(status)
-        record = {"key": address_key(address), "email": address, "name": (name or "").strip(),
+        check_list_name(list_name)
+        record = {"key": address_key(address), "email": address, "name": clean_name(name),
                   "status": None, "fields": _clean_fields(fields), "line": 0}
         for attempt in range(3):
             try:
@@ -92,6 +90,7 @@ class SubscriberStore:
         lifts that record (reason then says why). Raises SubscriberError for a bad address or status.
         """
         check_status(status)
+        check_list_name(list_name)
         key = address_key(normalise_address(email))
         now = utcnow()
         values: dict[str, Any] = {"status": status, "updated_at": now}
@@ -112,13 +111,14 @@ class SubscriberStore:
     def remove(self, email: str, list_name: str) -> bool:
         """Delete a subscriber (ledger rows keep the address); return False when it was not there."""
         key = address_key(normalise_address(email))
+        check_list_name(list_name)
         with write_transaction(self.engine) as conn:
             result = conn.execute(delete(_T).where(_T.c.list == list_name, _T.c.email_key == key))
         return result.rowcount > 0
 
     def count(self, list_name: str, status: str | None = None) -> int:
         """Return how many subscribers list_name has (in one state when status is given)."""
-        query = select(func.count()).select_from(_T).where(_T.c.list == list_name)
+        query = select(func.count()).select_from(_T).where(_T.c.list == check_list_name(list_name))
         if status is not None:
             query = query.where(_T.c.status == check_status(status))
         with self.engine.connect() as conn:
@@ -127,7 +127,7 @@ class SubscriberStore:
     def counts(self, list_name: str) -> dict[str, int]:
         """Return {state: count} for list_name, every state present (zero when none)."""
         out = dict.fromkeys(STATUSES, 0)
-        query = select(_T.c.status, func.count()).where(_T.c.list == list_name).group_by(_T.c.status)
+        query = select(_T.c.status, func.count()).where(_T.c.list == check_list_name(list_name)).group_by(_T.c.status)
         with self.engine.connect() as conn:
             for status, n in conn.execute(query):
                 out[status] = int(n)
@@ -140,6 +140,7 @@ class SubscriberStore:
 
     def require_list(self, list_name: str) -> None:
         """Return when list_name has subscribers; raises SubscriberError naming the known lists."""
+        check_list_name(list_name)
         with self.engine.connect() as conn:
             if conn.execute(select(_T.c.id).where(_T.c.list == list_name).limit(1)).first():
                 return
@@ -149,6 +150,7 @@ class SubscriberStore:
     def iter_subscribers(self, list_name: str, status: str | None = None,
                          chunk: int = 1000) -> Iterator[Subscriber]:
         """Yield the subscribers of list_name in id order, reading chunk rows per query."""
+        check_list_name(list_name)
         last = 0
         while True:
             query = select(_T).where(_T.c.list == list_name, _T.c.id > last).order_by(_T.c.id).limit(chunk)
@@ -232,11 +234,13 @@ class SubscriberStore:
         if not records:
             return
         now = utcnow()
-        conn.execute(insert(_T), [
-            {"list": list_name, "email": r["email"], "email_key": r["key"], "name": r["name"],
-             "fields": r["fields"], "status": r["status"], "created_at": now, "updated_at": now,
-             "confirmed_at": now if r["status"] == "active" else None}
-            for r in records])
+        rows = [{"list": list_name, "email": r["email"], "email_key": r["key"], "name": r["name"],
+                 "fields": r["fields"], "status": r["status"], "created_at": now, "updated_at": now,
+                 "confirmed_at": now if r["status"] == "active" else None}
+                for r in records]
+        for row in rows:
+            check_lengths(_T, row)      # the database's limits, before the database refuses the batch
+        conn.execute(insert(_T), rows)
 
     @staticmethod
     def _merge(conn, row: Row, record: dict[str, Any]) -> str:  # noqa: ANN001
@@ -257,6 +261,7 @@ class SubscriberStore:
                 values["confirmed_at"] = row.confirmed_at or utcnow()
         if not values:
             return "unchanged"
+        check_lengths(_T, values)
         values["updated_at"] = utcnow()
         conn.execute(update(_T).where(_T.c.id == row.id).values(**values))
         return "updated"

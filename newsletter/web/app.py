@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, redirect, render_template, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -15,22 +15,25 @@ from ..subscribers.store import SubscriberStore
 from . import archive, signup, unsubscribe
 from .hooks import init_hooks
 from .background import BackgroundJobs
-from .context import EXTENSION, Services
+from .context import EXTENSION, RateLimits, Services
 from .errorpages import init_error_pages
-from .ratelimit import SlidingWindowLimit
 from .security import init_security
 from .theme import make_theme
-from .validate import language
+from .validate import language, mask_address
 
 MAX_FORM_BYTES = 16 * 1024      # our forms hold an address, a name and a token
+# Answered by default besides newsletter.base_url's host: checks from the machine itself.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
-def _session_secret(signer: Signer) -> bytes:
-    """Return the key for Flask's session cookie, derived from the signing key (never stored)."""
-    # The Signer keeps its key private; a deterministic signature over a fixed, purpose-named
-    # payload is a keyed hash of it (HMAC-SHA256), so the session key changes with the signing key.
-    marker = signer.unsubscribe_token("session@web.newsletter.invalid", "newsletter.web.session-key")
-    return hashlib.sha256(b"newsletter.web.session\0" + marker.encode("ascii")).digest()
+def trusted_hosts(config: Config) -> tuple[str, ...]:
+    """Return the Host names the app answers to: web.trusted_hosts (or the loopback names when
+    none are set) and always the host of newsletter.base_url, lower-cased."""
+    base_host = urlsplit(config.newsletter.base_url).hostname or ""
+    if ":" in base_host:
+        base_host = f"[{base_host}]"        # urlsplit drops an IPv6 literal's brackets
+    hosts = config.web.trusted_hosts or LOOPBACK_HOSTS
+    return tuple(dict.fromkeys(h.lower() for h in (*hosts, base_host) if h))
 
 
 def create_app(config: Config) -> Flask:
@@ -38,14 +41,13 @@ def create_app(config: Config) -> Flask:
     app = Flask(__name__, static_folder=None)
     signer = Signer.from_config(config)
     engine = get_engine(config)
-    per_hour = max(0, config.web.rate_limit_per_hour)
     app.extensions[EXTENSION] = Services(
         config=config, engine=engine, subscribers=SubscriberStore(engine), ledger=Ledger(engine),
-        signer=signer, per_address=SlidingWindowLimit(per_hour), per_ip=SlidingWindowLimit(per_hour),
-        jobs=BackgroundJobs())
+        signer=signer, limits=RateLimits.per_hour(config.web.rate_limit_per_hour), jobs=BackgroundJobs())
     base_url = config.newsletter.base_url.rstrip("/")
     app.config.update(
-        SECRET_KEY=_session_secret(signer),
+        # Derived from the signing key (never stored): it changes when the signing key does.
+        SECRET_KEY=signer.derive("newsletter.web.session"),
         SESSION_COOKIE_NAME="newsletter_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -54,6 +56,7 @@ def create_app(config: Config) -> Flask:
         MAX_FORM_MEMORY_SIZE=MAX_FORM_BYTES,
         MAX_FORM_PARTS=20,
         NEWSLETTER_BASE_URL=base_url,
+        NEWSLETTER_TRUSTED_HOSTS=trusted_hosts(config),
     )
     theme = make_theme(config.newsletter.accent_color)
     lang = language(config.newsletter.language)
@@ -63,6 +66,7 @@ def create_app(config: Config) -> Flask:
         """Return what every page template may use: the newsletter settings, language, colours."""
         return {"nl": config.newsletter, "lang": lang, "theme": theme}
 
+    app.jinja_env.filters["masked"] = mask_address
     init_security(app)
     init_error_pages(app)
     app.register_blueprint(unsubscribe.bp)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,12 +16,27 @@ if TYPE_CHECKING:
 
     from ..config import Config
     from ..ledger import Ledger
-    from ..models import Subscriber
     from ..signing import Signer
     from ..subscribers.store import SubscriberStore
 
 EXTENSION = "newsletter"
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The sliding-window limits of sign-ups and confirmations: per client network and per mailbox
+    (the exact address and the mailbox it reaches, +tags removed, share one limit's keys)."""
+
+    signup_client: SlidingWindowLimit
+    signup_mailbox: SlidingWindowLimit
+    confirm_client: SlidingWindowLimit
+    confirm_mailbox: SlidingWindowLimit
+
+    @classmethod
+    def per_hour(cls, n: int) -> "RateLimits":
+        """Return limits of n attempts per hour each."""
+        return cls(*(SlidingWindowLimit(n) for _ in range(4)))
 
 
 @dataclass(frozen=True)
@@ -34,8 +48,7 @@ class Services:
     subscribers: "SubscriberStore"
     ledger: "Ledger"
     signer: "Signer"
-    per_address: SlidingWindowLimit
-    per_ip: SlidingWindowLimit
+    limits: RateLimits
     jobs: BackgroundJobs        # sign-ups are processed here, after the answer went out
 
     @property
@@ -57,27 +70,3 @@ def services() -> Services:
 def page(template: str, status: int = 200, **context: object) -> Response:
     """Return a response rendering template with context and the given status."""
     return make_response(render_template(template, **context), status)
-
-
-def subscriber_from_token(token: str, read: "Callable[[str], tuple[str, str]]", bad_link: str) -> "Subscriber":
-    """Return the subscriber a signed token names (read() decodes it); abort 400 with bad_link otherwise."""
-    from flask import abort
-
-    from ..errors import NewsletterError
-    from ..signing import TokenError
-    from .validate import is_token
-
-    if not is_token(token):
-        abort(400, description=bad_link)
-    try:
-        email, list_name = read(token)
-        subscriber = services().subscribers.get(email, list_name)
-    except TokenError:
-        abort(400, description=bad_link)
-    except NewsletterError as err:
-        # A correctly signed token naming an address the store rejects: log it, tell nothing.
-        log.warning("a signed link names an unusable address: %s", err)
-        abort(400, description=bad_link)
-    if subscriber is None:
-        abort(400, description=bad_link)
-    return subscriber

@@ -72,8 +72,42 @@ def _origin_allowed() -> bool:
     return origin.lower() in allowed
 
 
+def host_name(host: str) -> str:
+    """Return the host name of a Host header value without its port, lower-cased ("[::1]" kept whole)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else ""
+    return host.partition(":")[0]
+
+
+def host_allowed(host: str, trusted: tuple[str, ...]) -> bool:
+    """Return True when the Host value names one of trusted (".example.org" also allows subdomains)."""
+    name = host_name(host)
+    if not name:
+        return False
+    for ref in trusted:
+        if ref.startswith("."):
+            if name == ref[1:] or name.endswith(ref):
+                return True
+        elif name == ref:
+            return True
+    return False
+
+
+def _check_host() -> None:
+    """Refuse (400) a request for a host we do not serve, before anything builds a URL from it.
+
+    Werkzeug builds redirects (/archive → /archive/) from the Host header: without this, a request
+    with "Host: evil.example" would be sent on to that host.
+    """
+    trusted = current_app.config["NEWSLETTER_TRUSTED_HOSTS"]
+    if not host_allowed(request.host, trusted):
+        abort(400, description="This site is not served under this name.")
+
+
 def _before_request() -> None:
-    """Check CSRF on every state-changing request unless its view is marked exempt."""
+    """Check the Host, then CSRF on every state-changing request unless its view is marked exempt."""
+    _check_host()
     if request.method not in _UNSAFE or request.routing_exception is not None:
         return      # nothing to protect, or a 404/405 that routing reports by itself
     view = current_app.view_functions.get(request.endpoint or "")
@@ -95,7 +129,9 @@ def _add_headers(response: Response) -> Response:
     h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     # Pages that show an address or carry a token must not sit in shared caches.
     h.setdefault("Cache-Control", "no-store")
-    if request.is_secure:
+    # HSTS (RFC 6797) on every https answer: behind a proxy, request.is_secure comes from its
+    # X-Forwarded-Proto (web.proxy_hops). Browsers ignore the header on plain http.
+    if request.is_secure or current_app.config["NEWSLETTER_BASE_URL"].startswith("https://"):
         h.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 

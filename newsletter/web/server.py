@@ -19,13 +19,37 @@ from .context import EXTENSION
 log = logging.getLogger(__name__)
 
 THREADS = 4     # waitress worker threads: sign-ups and archive pages are short requests
+MAX_HEADER_BYTES = 32 * 1024    # request line and headers: our URLs and cookies are short
 
 
-def _bind(app: Flask, host: str, port: int, socket_map: dict) -> BaseWSGIServer:
+def waitress_settings(config: Config) -> dict[str, object]:
+    """Return waitress's settings for [web]: body, header and connection limits, idle timeout,
+    and whether the X-Forwarded-* headers reach the app (ProxyFix in create_app reads them)."""
+    web = config.web
+    return {
+        "threads": THREADS,
+        "ident": "newsletter",
+        # A larger body is refused (413) from its Content-Length, before waitress reads or
+        # buffers it to a temporary file; Flask's MAX_CONTENT_LENGTH then limits each form.
+        "max_request_body_size": web.max_body_bytes,
+        "max_request_header_size": MAX_HEADER_BYTES,
+        "connection_limit": web.max_connections,
+        # Idle and stalled connections are closed after idle_timeout seconds (checked every
+        # cleanup_interval), so a crowd of silent connections cannot hold every slot for long.
+        "channel_timeout": web.idle_timeout,
+        "cleanup_interval": max(1, min(web.idle_timeout // 2, 30)),
+        "asyncore_use_poll": True,      # select() stops at file descriptor 1024
+        # waitress 3 deletes X-Forwarded-* unless told that a trusted proxy sent them; with
+        # proxy_hops the app's ProxyFix takes the right-most proxy_hops values (no more, or clients
+        # could forge their address), so waitress must hand them on.
+        "clear_untrusted_proxy_headers": web.proxy_hops == 0,
+    }
+
+
+def _bind(app: Flask, config: Config, host: str, port: int, socket_map: dict) -> BaseWSGIServer:
     """Return a waitress server bound to host:port serving app; raises ConfigError."""
     try:
-        server = create_server(app, map=socket_map, host=host, port=port, threads=THREADS,
-                               ident="newsletter")
+        server = create_server(app, map=socket_map, host=host, port=port, **waitress_settings(config))
     except (OSError, ValueError) as err:
         raise ConfigError(f"web: cannot listen on {host}:{port}: {err}") from err
     if not isinstance(server, BaseWSGIServer):
@@ -41,7 +65,7 @@ def serve(config: Config, host: str, port: int,
 
     on_ready, when given, is called with the listening URL once the socket is bound.
     """
-    server = _bind(create_app(config), host, port, {})
+    server = _bind(create_app(config), config, host, port, {})
     url = _url(str(server.effective_host), int(server.effective_port))
     log.debug("web app listening on %s", url)     # on_ready (the CLI) tells the user
     if on_ready is not None:
@@ -97,7 +121,7 @@ def serve_in_thread(config: Config, host: str | None = None, port: int | None = 
 
     socket_map: dict = {}
     app = create_app(config)
-    server = _bind(app, host, port, socket_map)
+    server = _bind(app, config, host, port, socket_map)
 
     def run() -> None:
         try:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from ..errors import InputError
+from ..inputs import MAX_NAME
+from ..inputs import clean_name as _clean_name
 from ..signing import is_canonical
+from ..subscribers.addresses import MAX_ADDRESS
 
 # Signed tokens are URL-safe base64 plus dots (itsdangerous); anything else is not ours.
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.]{8,512}\Z")
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")
 
-MAX_EMAIL = 254     # RFC 5321's limit on a forward path
-MAX_NAME = 100
+MAX_EMAIL = MAX_ADDRESS
 
 
 def is_token(value: str) -> bool:
@@ -26,14 +28,27 @@ def language(value: str) -> str:
 
 
 def clean_name(value: str) -> str:
-    """Return the name with surrounding and repeated whitespace collapsed; raises ValueError."""
-    value = " ".join(value.split())
-    if len(value) > MAX_NAME:
-        raise ValueError(f"Your name can have at most {MAX_NAME} characters.")
-    # Control and format characters have no place in a name and could reach mail headers.
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") for c in value):
-        raise ValueError("Your name contains characters that are not allowed.")
-    return value
+    """Return the name cleaned by the one name rule (inputs.clean_name); raises ValueError with a
+    sentence for the form."""
+    try:
+        return _clean_name(value)
+    except InputError as err:
+        if "longer" in err.reason:
+            raise ValueError(f"Your name can have at most {MAX_NAME} characters.") from err
+        raise ValueError("Your name contains characters that are not allowed.") from err
+
+
+def mask_address(email: str) -> str:
+    """Return the address with most of its local part hidden ("re…@example.org").
+
+    Pages reached through a link show this: whoever sees a forwarded email and opens its link
+    learns which mailbox it is about, not the address itself.
+    """
+    local, at, domain = email.rpartition("@")
+    if not at:
+        return "…"
+    keep = 2 if len(local) > 4 else 1
+    return f"{local[:keep]}…@{domain}"
 
 
 def clean_email_field(value: str) -> str:
