@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _DURATION = re.compile(r"\s*(?:\d+\s*[smhdw]\s*)+\Z", re.I)
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])", re.I)
@@ -35,3 +35,13 @@ def parse_duration(text: str) -> timedelta:
     if not _DURATION.match(text or ""):
         raise ValueError(f"{text!r} is not a duration")
     return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(text)))
+
+
+def parse_moment(text: str) -> datetime:
+    """Return the UTC moment of an ISO date ("2026-05-01", midnight UTC) or date-time (UTC unless
+    it carries an offset). Raises ValueError when text is neither."""
+    value = (text or "").strip()
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return as_utc(datetime.fromisoformat(value))

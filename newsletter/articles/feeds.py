@@ -7,7 +7,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -17,7 +17,7 @@ from lxml import html as lxml_html
 
 from ..config import FeedSource, FetchSection
 from ..errors import SourceError
-from ..timeutil import as_utc, parse_duration
+from ..timeutil import as_utc, parse_duration, parse_moment
 from .download import download
 from .sources import _read_bytes, is_url
 
@@ -117,12 +117,8 @@ def parse_since(value: str) -> timedelta | datetime:
         return parse_duration(value)
     except ValueError:
         pass
-    text = value.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        return as_utc(datetime.fromisoformat(text))
+        return parse_moment(value)
     except ValueError as err:
         raise SourceError(f"since {value!r}: expected a duration such as 12h, 7d or 2w, or an ISO "
                           "date such as 2025-07-01") from err

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +19,7 @@ from ..errors import SubscriberError
 from ..models import DeliveryState, IssueState, SubscriberStatus
 from ..subscribers import suppression
 from ..subscribers.addresses import address_key, normalise_address
-from ..timeutil import parse_duration
+from ..timeutil import parse_duration, parse_moment
 
 _S, _P, _D, _I = subscribers, suppressions, deliveries, issues
 UNDOABLE = (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
@@ -59,10 +59,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     except ValueError:
         pass
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-        return as_utc(datetime.fromisoformat(value))
+        return parse_moment(value)
     except ValueError as err:
         raise SubscriberError(f"--bounced-since {text!r}: expected a duration such as 12h or 7d, or "
                               "an ISO date or time such as 2026-05-01 or 2026-05-01T09:00") from err
