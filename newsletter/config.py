@@ -58,6 +58,7 @@ class LLMSection:
     timeout: float = positive(60.0)
     prompt: str = ("Summarise this article for a newsletter in at most {max_words} words, "
                    "in 1 to 3 plain sentences. No preamble.")
+    fallback: str = "default"                              # summariser used when the endpoint fails; "" = none
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ messages and status codes. Each carries its context as attributes, not only in i
     ├── ConfigError          bad config, template, plugin or credentials: stop, say what and where
     ├── SourceError          one article or feed could not be used: skip it (.source)
     ├── IssueError           an issue file is missing, invalid or in the wrong state
+    │   └── StaleRender      the saved render is older than its issue file, templates or config
     ├── RenderError          the issue cannot be rendered: nothing is sent
     │   └── ChecksFailed     pre-send checks failed under --strict (.problems)
     ├── SubscriberError      a bad address, list or import
@@ -45,6 +46,16 @@ class SourceError(NewsletterError):
 
 class IssueError(NewsletterError):
     """An issue file is missing, unreadable, invalid TOML or in the wrong state for the request."""
+
+
+class StaleRender(IssueError):
+    """The saved render no longer matches what it was built from (.issue_id, .changed: the inputs
+    that changed, in words): sending it would send something else than the editor sees."""
+
+    def __init__(self, message: str, issue_id: str, changed: list[str]):
+        super().__init__(message)
+        self.issue_id = issue_id
+        self.changed = changed
 
 
 class RenderError(NewsletterError):

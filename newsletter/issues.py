@@ -17,7 +17,7 @@ from .models import Issue, Item
 # The one issue-id rule (file names, state folders, archive URLs, job ids): letters, digits, ".",
 # "_" and "-", at most 64, starting with a letter or digit, never ".." (no path can be formed).
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-_ISSUE_KEYS = {"id", "title", "date", "intro", "preheader", "outro", "items"}
+_ISSUE_KEYS = {"id", "title", "date", "intro", "preheader", "outro", "items", "removed"}
 _ITEM_KEYS = {f.name for f in dataclasses.fields(Item)}
 # The summary goes last: it is the long, most edited value (then the editor's note, if any).
 _WRITE_ORDER = ("url", "title", "section", "source", "author", "date", "image", "image_alt", "summary",
@@ -158,3 +158,39 @@ def list_issue_ids(issues_dir: Path) -> list[str]:
     if not issues_dir.is_dir():
         return []
     return sorted(p.stem for p in issues_dir.glob("*.toml") if is_issue_id(p.stem))
+
+
+# -- tombstones: the links the editor removed from an issue, so that `add` never brings them back --
+
+TOMBSTONES = "removed"
+_TOMBSTONE_NOTE = "removed by you: `add` skips these; delete a line to allow it again"
+
+
+def load_tombstones(issues_dir: Path, issue_id: str) -> list[str]:
+    """Return the issue file's `removed = [...]` links in file order; raise IssueError when invalid."""
+    path = issue_path(issues_dir, issue_id)
+    value = _read_document(path).unwrap().get(TOMBSTONES, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise IssueError(f"{path}: {TOMBSTONES} must be a list of links, e.g. "
+                         f'{TOMBSTONES} = ["https://example.org/story"]')
+    return [v.strip() for v in value if v.strip()]
+
+
+def save_tombstones(issues_dir: Path, issue_id: str, links: list[str]) -> None:
+    """Set the issue file's `removed` list to links (duplicates dropped; the key goes when empty),
+    atomically, leaving every other line and comment as it is; raise IssueError."""
+    path = issue_path(issues_dir, issue_id)
+    doc = _read_document(path)
+    links = list(dict.fromkeys(link for link in links if link))
+    if not links:
+        if TOMBSTONES in doc:
+            del doc[TOMBSTONES]
+        else:
+            return
+    else:
+        array = tomlkit.array()
+        array.extend(links)
+        array.multiline(True)
+        array.comment(_TOMBSTONE_NOTE)
+        doc[TOMBSTONES] = array              # top-level keys stay above the [[items]] tables
+    write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))

@@ -13,38 +13,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import issues
+from .articles.compose import AddProgress, AddReport
 from .config import Config
-from .errors import ChecksFailed, IssueError, SourceError
-from .models import Article, Issue, Item, RawDocument, Rendered
+from .errors import ChecksFailed, IssueError, SourceError, StaleRender
+from .models import Issue, Rendered
 
 if TYPE_CHECKING:
-    from .articles.duplicates import DuplicateGuard
+    from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
     from .models import Delivery
-    from .summarize import Summarizer
 
 log = logging.getLogger(__name__)
 
-_FETCH_THREADS = 4      # fetching is I/O bound; extraction and summaries stay on one thread
-
 Progress = Callable[[int, int], None]   # (rows done in this run, rows to do in this run)
-
-
-@dataclass
-class AddReport:
-    """What `add` did: the items appended, the sources skipped as duplicates, the failures."""
-
-    added: list[Item] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)   # (source, reason)
-    failed: list[tuple[str, str]] = field(default_factory=list)    # (source, one-line error)
 
 
 @dataclass
@@ -58,92 +46,99 @@ class BuildReport:
 
 # -- compose: sources → items in the issue file ----------------------------------------------------
 
+def new_issue(config: Config, issue_id: str, title: str = "", when: date | None = None,
+              intro: str = "") -> Path:
+    """Create issues/<id>.toml (and forget what `add` remembered of an earlier file of that id);
+    return its path. Raises IssueError when it exists or the id is invalid."""
+    from .articles import curation
+
+    path = issues.create_issue(config.paths.issues, issue_id, title, when, intro=intro)
+    curation.forget(config, issue_id)
+    return path
+
+
+def curate(config: Config, issue_id: str) -> tuple[list[str], list[str]]:
+    """Turn items the editor deleted from the issue file into tombstones; return (the issue's
+    tombstones, those new now). Raises IssueError for a missing or invalid issue file."""
+    from .articles import curation
+
+    tombstones, _kept, new = curation.sync_tombstones(config, issue_id)
+    return tombstones, new
+
+
 def add_sources(config: Config, issue_id: str, sources: list[str], *, section: str = "",
-                force: bool = False, url: str | None = None, summarizer: str | None = None) -> AddReport:
+                force: bool = False, url: str | None = None, summarizer: str | None = None,
+                progress: AddProgress | None = None) -> AddReport:
     """Fetch, extract and summarise each source and append an item per article to the issue file.
 
-    sources are URLs, file paths or "-" (stdin); a source already in the issue or in a sent issue
-    is skipped (unless force). Returns the AddReport; raises IssueError for the issue file,
-    ConfigError for the summariser, SourceError when url is given with several sources.
+    sources are URLs, file paths or "-" (stdin). A story already in the issue, removed from it by
+    the editor (a tombstone) or in a sent issue is skipped unless force (which also clears its
+    tombstone); stories are compared by canonical link (articles.duplicates.url_key). progress,
+    when given, is called (done, total, source) as each source is finished. Returns the AddReport;
+    raises IssueError for the issue file, ConfigError for the summariser, SourceError when url is
+    given with several sources.
     """
-    from .articles.duplicates import DuplicateGuard
+    from .articles import curation
+    from .articles.compose import compose_items, counter, fetch_all
+    from .articles.duplicates import DuplicateGuard, url_key
     from .articles.sources import is_url
     from .summarize import make_summarizer
 
     if url and len(sources) != 1:
         raise SourceError("--url names the address of one source; give exactly one")
-    guard = DuplicateGuard(config, issue_id, force)
     report = AddReport()
-    todo = []
+    tombstones, kept, report.remembered = curation.sync_tombstones(config, issue_id)
+    guard = DuplicateGuard(config, issue_id, force, removed=tombstones,
+                           aliases=[s for entry in kept for s in entry.sources])
+    summarize = make_summarizer(config.summarize, summarizer)
+    tick = counter(progress, len(sources))
+    todo: list[str] = []
+    given: set[str] = set()
     for source in sources:
         why = guard.reason(source) if is_url(source) else None
+        if not why and is_url(source) and url_key(source) in given:
+            why = "given twice"
         if why:
             report.skipped.append((source, why))
+            tick(source)
         else:
+            given.add(url_key(source) if is_url(source) else source)
             todo.append(source)
-    docs = list(zip(todo, _fetch_all(config, todo)))
-    compose_items(docs, section, guard, report, make_summarizer(config.summarize, summarizer), url)
+    docs = zip(todo, fetch_all(config, todo), strict=True)
+    appended = compose_items(docs, section, guard, report, summarize, url, tick)
     issues.append_items(config.paths.issues, issue_id, report.added)
+    # Remembered after the items are in the file: a crash in between forgets an item (it is then
+    # not tombstoned when deleted) rather than tombstoning one that was never appended.
+    curation.record_appended(config, issue_id, appended)
+    if force and appended:
+        report.cleared = curation.clear_tombstones(config, issue_id, [a.link for a in appended])
     return report
 
 
-def add_feed(config: Config, issue_id: str, feed: str, *, since: datetime | None = None,
-             limit: int | None = None, section: str = "", force: bool = False) -> AddReport:
-    """Append the feed's recent items (newest first, at most limit); raises SourceError for the feed."""
-    from .articles.feeds import read_feed
+def add_feed(config: Config, issue_id: str, feed: str, *, since: datetime | timedelta | None = None,
+             limit: int | None = None, section: str = "", force: bool = False,
+             progress: AddProgress | None = None) -> AddReport:
+    """Append the feed's recent items (newest first, at most limit) as add_sources does.
 
-    entries = read_feed(feed, config.fetch, since=since, limit=limit)
-    return add_sources(config, issue_id, [e.url for e in entries if e.url], section=section, force=force)
+    With since, an entry without a usable date is taken the first time the feed offers it (its
+    GUID is remembered in the database). Raises SourceError for the feed, and what add_sources
+    raises.
+    """
+    from .articles.feedmemory import FeedMemory
+    from .articles.feeds import read_feed_window
 
-
-def compose_items(docs: list[tuple[str, RawDocument | SourceError]], section: str,
-                  guard: "DuplicateGuard", report: AddReport, summarizer: "Summarizer",
-                  url: str | None = None) -> None:
-    """Extract and summarise each fetched document into report.added; failures go to report.failed."""
-    from .articles.extract import extract
-
-    for source, doc in docs:
-        if isinstance(doc, SourceError):
-            report.failed.append((source, str(doc)))
-            continue
-        try:
-            article = extract(doc)
-            link = url or article.url or doc.url or ""
-            why = guard.reason(link)
-            if why:
-                report.skipped.append((source, why))
-                continue
-            summary = summarizer.summarize(article)
-        except SourceError as err:
-            report.failed.append((source, str(err)))
-            continue
-        guard.remember(link)
-        report.added.append(item_from_article(article, summary, section, link))
-
-
-def item_from_article(article: Article, summary: str, section: str, url: str | None = None) -> Item:
-    """Return the issue Item for an extracted and summarised article."""
-    return Item(url=url or article.url or "", title=article.title or (url or article.url or ""),
-                summary=summary, source=article.site_name, author=article.author,
-                date=article.date, image=article.image,
-                image_alt=article.title if article.image else "", section=section)
-
-
-def _fetch_all(config: Config, sources: list[str]) -> list[RawDocument | SourceError]:
-    """Fetch every source (URLs in parallel); return a document or the error for each, in order."""
-    from .articles.sources import fetch, is_url
-
-    def one(source: str) -> RawDocument | SourceError:
-        try:
-            return fetch(source, config.fetch)
-        except SourceError as err:
-            err.source = err.source or source
-            return err
-    remote = sum(1 for s in sources if is_url(s))
-    if remote < 2:
-        return [one(s) for s in sources]
-    with ThreadPoolExecutor(max_workers=_FETCH_THREADS) as pool:
-        return list(pool.map(one, sources))
+    memory = FeedMemory.of(config) if since is not None else None
+    seen = memory.seen(feed) if memory is not None else set()
+    window = read_feed_window(feed, config.fetch, since=since, limit=limit,
+                              is_new=(lambda guid: memory.is_new(seen, guid)) if memory else None)
+    report = add_sources(config, issue_id, [e.url for e in window.entries], section=section,
+                         force=force, progress=progress)
+    report.older, report.beyond_limit = window.older, window.beyond_limit
+    report.undated_new, report.undated_seen = window.undated_new, window.undated_seen
+    if memory is not None:
+        failed = {source for source, _line in report.failed}
+        memory.remember(feed, [e.guid for e in window.entries if e.published is None and e.url not in failed])
+    return report
 
 
 # -- build: the issue file → one render, saved -------------------------------------------------------
@@ -162,13 +157,16 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     preview.txt (filled for a sample subscriber); returns a BuildReport with the pre-send warnings.
 
     Warnings cover the render, the sender's identity, unknown merge fields and, with check_links,
-    dead links. With strict, any warning raises ChecksFailed and nothing is saved. Raises
-    IssueError (no items, frozen), RenderError and ConfigError.
+    dead links. The render records digests of what it was made from (render.inputs), so a send
+    can refuse it once the issue file, templates or settings changed. With strict, any warning
+    raises ChecksFailed and nothing is saved. Raises IssueError (no items, frozen), RenderError
+    and ConfigError.
     """
     from .files import write_atomic
     from .personalize.message import sample_preview
     from .render import saved
     from .render.checks import check_personalised
+    from .render.inputs import input_digests
     from .render.issue import render_issue
 
     issue = issues.load_issue(config.paths.issues, issue_id)
@@ -178,11 +176,12 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     if is_frozen(config, issue_id):
         raise IssueError(f"issue {issue_id!r} is being sent or was sent: its render is frozen "
                          "(start a new issue to change it)")
+    inputs = input_digests(config, issue)
     rendered = render_issue(issue, config)
     warnings = _build_warnings(config, issue, rendered, check_links)
     if strict and warnings:
         raise ChecksFailed(issue_id, warnings)
-    folder = saved.save_rendered(config.paths.state, rendered)
+    folder = saved.save_rendered(config.paths.state, rendered, inputs=inputs)
     message, html, text = sample_preview(rendered, config, config.delivery.default_list)
     write_atomic(folder / saved.PREVIEW_FILE, message)
     write_atomic(folder / saved.PREVIEW_HTML, html.encode("utf-8"))
@@ -219,6 +218,49 @@ def _subscriber_fields(config: Config) -> set[str]:
             for subscriber in store.iter_subscribers(name) for key in subscriber.fields}
 
 
+def check_current(config: Config, issue_id: str, *, frozen: bool | None = None) -> None:
+    """Check that the saved render of issue_id is what `build` would make now.
+
+    Raises IssueError when it was never built (or the issue file no longer loads) and StaleRender
+    naming what changed since `build` (the issue file, the templates, the [newsletter] settings).
+    A frozen render (its send started) is what goes out whatever changed: only logged then. A
+    render saved by a release that recorded no digests is not compared.
+    """
+    from .render import saved
+    from .render.inputs import describe_changes, input_digests
+
+    recorded = saved.load_meta(config.paths.state, issue_id).get("inputs")
+    if not isinstance(recorded, dict):
+        return
+    frozen = is_frozen(config, issue_id) if frozen is None else frozen
+    path = issues.issue_path(config.paths.issues, issue_id)
+    if not path.exists():
+        if frozen:
+            return
+        raise StaleRender(f"issue {issue_id!r} changed after it was built (its file {path} is gone): "
+                          "restore it and build again", issue_id, [f"the issue file {path}"])
+    current = input_digests(config, issues.load_issue(config.paths.issues, issue_id))
+    changed = describe_changes(config, path, recorded, current)
+    if not changed:
+        return
+    if frozen:
+        log.warning("issue %s: %s changed since its send started; the frozen render goes out "
+                    "(start a new issue to change it)", issue_id, " and ".join(changed))
+        return
+    raise StaleRender(f"issue {issue_id!r} changed after it was built ({' and '.join(changed)}): run "
+                      f"`newsletter build {issue_id}` (or `newsletter send {issue_id} --build`)",
+                      issue_id, changed)
+
+
+def rebuild_for_send(config: Config, issue_id: str) -> BuildReport | None:
+    """Build issue_id again before a send asked for it (`send --build`); returns the BuildReport,
+    or None when its send already started (the frozen render goes out). Raises as build_issue."""
+    if is_frozen(config, issue_id):
+        log.info("issue %s: its send started already: sending its frozen render", issue_id)
+        return None
+    return build_issue(config, issue_id)
+
+
 # -- send: the saved render × each subscriber → backend, through the ledger --------------------------
 
 def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, retry_unknown: bool = False,
@@ -226,10 +268,11 @@ def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, r
                halt: threading.Event | None = None) -> "SendReport":
     """Send the saved render of issue_id to every active subscriber of the list not yet sent to.
 
-    Returns a SendReport. Raises IssueError (never built, being sent elsewhere), SubscriberError
-    (unknown or empty list), ConfigError (the backend cannot connect or log in: raised before any
-    row is claimed), DeliveryError (the backend failed in a way that stops the run; what went out
-    is recorded) and SendStopped when halt (or SIGINT/SIGTERM) stopped it part-way.
+    Returns a SendReport. Raises IssueError (never built, being sent elsewhere), StaleRender (the
+    issue, templates or settings changed since `build`, and no message went out yet),
+    SubscriberError (unknown or empty list), ConfigError (the backend cannot connect or log in:
+    raised before any row is claimed), DeliveryError (the backend failed in a way that stops the
+    run; what went out is recorded) and SendStopped when halt (or SIGINT/SIGTERM) stopped it part-way.
     """
     from .backends.base import make_backend
     from .db import get_engine
@@ -245,6 +288,7 @@ def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, r
     rendered = load_rendered(config.paths.state, issue_id)        # the render `build` froze
     engine = get_engine(config)
     ledger, store = Ledger(engine), SubscriberStore(engine)
+    check_current(config, issue_id, frozen=ledger.is_frozen(issue_id))
     if list_name not in ledger.lists_of(issue_id):
         store.require_list(list_name)
     factory = MessageFactory(rendered, config, list_name=list_name)   # personalises per subscriber
@@ -264,7 +308,8 @@ def send_test(config: Config, issue_id: str, address: str, *, list_name: str | N
     """Send one copy of issue_id to address with "[TEST]" before the subject, outside the ledger.
 
     Uses the subscriber's own name and fields when address is on the list. Returns the Delivery;
-    raises SubscriberError (bad address), IssueError (never built), ConfigError or DeliveryError.
+    raises SubscriberError (bad address), IssueError (never built), StaleRender (changed since
+    `build`), ConfigError or DeliveryError.
     """
     from .backends.base import make_backend
     from .db import get_engine
@@ -277,6 +322,7 @@ def send_test(config: Config, issue_id: str, address: str, *, list_name: str | N
     list_name = list_name or config.delivery.default_list
     email = normalise_address(address)
     rendered = load_rendered(config.paths.state, issue_id)
+    check_current(config, issue_id)
     known = SubscriberStore(get_engine(config)).get(email, list_name)
     subscriber = Subscriber(email=email, list=list_name,
                             name=known.name if known else "", fields=known.fields if known else {})
@@ -291,36 +337,55 @@ def send_test(config: Config, issue_id: str, address: str, *, list_name: str | N
 
 @dataclass
 class DigestCompose:
-    """What composing an automatic issue did: its item count and the feeds that could not be read."""
+    """What composing an automatic issue did: its item count, the feeds that could not be read,
+    and the new entries that did not fit (carried to the next issue)."""
 
     items: int
     failed_feeds: list[str]
+    overflow: list["FeedCandidate"] = field(default_factory=list)
 
 
-def compose_digest(config: Config, issue_id: str, since: datetime | None, day: date,
-                   title: str) -> DigestCompose:
-    """Create (or top up, after a crash) the automatic issue from the [sources] feeds' entries
-    published since the cut-off, newest first, until schedule.max_items; returns DigestCompose.
+def compose_digest(config: Config, issue_id: str, since: datetime | None, day: date, title: str,
+                   carried: Iterable["FeedCandidate"] = ()) -> DigestCompose:
+    """Create (or top up, after a crash) the automatic issue from the entries the previous issue
+    carried over, then the [sources] feeds' entries published since the cut-off, newest first,
+    until schedule.max_items; returns DigestCompose with what did not fit (at most max_items).
 
-    URLs already in a sent issue are skipped, so the issue tops up from the next-newest entries.
+    Stories already in a sent issue are skipped (by canonical link), so the issue tops up from
+    the next entries; an entry without a usable date is taken once (its GUID is remembered).
     Raises IssueError for the issue file and ConfigError for the summariser.
     """
+    from .articles.duplicates import url_key
+    from .articles.feedmemory import FeedMemory
     from .articles.feeds import feed_candidates
 
     if not issues.issue_path(config.paths.issues, issue_id).exists():
-        issues.create_issue(config.paths.issues, issue_id, title, day)
-    candidates, failed = feed_candidates(config.sources.feeds, config.fetch, since)
+        new_issue(config, issue_id, title, day)
+    memory = FeedMemory.of(config)
+    candidates, failed = feed_candidates(config.sources.feeds, config.fetch, since, memory)
+    queue: list[FeedCandidate] = []
+    keys: set[str] = set()
+    for candidate in [*carried, *candidates]:          # what waited longest goes first
+        if url_key(candidate.url) not in keys:
+            keys.add(url_key(candidate.url))
+            queue.append(candidate)
     limit = config.schedule.max_items
     count = len(issues.load_issue(config.paths.issues, issue_id).items)
-    queue = list(candidates)
     while count < limit and queue:
         batch, queue = queue[:limit - count], queue[limit - count:]
         for order in sorted({c.order for c in batch}):
             group = [c for c in batch if c.order == order]
             report = add_sources(config, issue_id, [c.url for c in group], section=group[0].section)
-            for source, why in report.failed:
-                log.warning("automatic digest %s: %s", issue_id, why if source in why else f"{source}: {why}")
+            for _source, line in report.failed:
+                log.warning("automatic digest %s: %s", issue_id, line)
             for source, why in report.skipped:
                 log.info("automatic digest %s: %s skipped, %s", issue_id, source, why)
+            failed_urls = {source for source, _line in report.failed}
+            for feed in {c.feed for c in group if c.guid}:
+                memory.remember(feed, [c.guid for c in group
+                                       if c.feed == feed and c.guid and c.url not in failed_urls])
         count = len(issues.load_issue(config.paths.issues, issue_id).items)
-    return DigestCompose(items=count, failed_feeds=failed)
+    if len(queue) > limit:
+        log.warning("automatic digest %s: %d new entries beyond what the next issue can take "
+                    "(schedule.max_items = %d) are dropped", issue_id, len(queue) - limit, limit)
+    return DigestCompose(items=count, failed_feeds=failed, overflow=queue[:limit])

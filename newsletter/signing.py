@@ -182,9 +182,8 @@ class Signer:
                            "characters: anyone who guesses it can forge unsubscribe links")
             return cls(value.encode("utf-8"))
         path = Path(config.state_dir(KEY_FILE))
-        _warn_once(f"file:{path}", f"environment variable {env_name or '(none named)'} is not set: "
-                   f"signing links with the key in {path}; set it in production so links survive "
-                   "a lost state folder and several hosts agree")
+        # Said once where links are checked (`serve`, `run`: see key_warning), not by every command.
+        log.debug("signing links with the key in %s (%s is not set)", path, env_name or "no variable named")
         return cls(_file_key(path))
 
     def derive(self, purpose: str) -> bytes:
@@ -276,6 +275,18 @@ def _check_age(issued: datetime, max_age_seconds: float) -> None:
     age = (datetime.now(timezone.utc) - issued).total_seconds()
     if age > max_age_seconds:
         raise TokenError(f"confirm token expired (older than {max_age_seconds:g} s)")
+
+
+def key_warning(config: "Config") -> str:
+    """Return the warning for a signing key kept in the state folder ("" when the key comes from
+    the environment): links then break when that folder is lost or another host serves them."""
+    env_name = config.signing.secret_env
+    if env_name and os.environ.get(env_name):
+        return ""
+    path = Path(config.state_dir(KEY_FILE))
+    return (f"environment variable {env_name or '(none named in signing.secret_env)'} is not set: "
+            f"links are signed with the key in {path}; set it in production so links survive a lost "
+            "state folder and several hosts agree")
 
 
 def _file_key(path: Path) -> bytes:

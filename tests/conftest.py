@@ -62,3 +62,24 @@ def db_url(request, tmp_path) -> str:
         dispose_engines()
         with _pg_admin(base) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def web_site():
+    """Yield a running compose_support.Site: a local web site whose pages and feeds a test sets."""
+    from compose_support import Site
+
+    with Site() as site:
+        yield site
+
+
+@pytest.fixture
+def project(tmp_path):
+    """Yield a compose_support.Project: a newsletter made by `newsletter init` under tmp_path."""
+    from compose_support import Project
+
+    made = Project(tmp_path / "news")
+    try:
+        yield made
+    finally:
+        made.close()

@@ -73,9 +73,10 @@ def test_compose_from_urls_text_and_feed(site: str, tmp_path: Path):
     sample = str(tmp_path / "demo" / "articles" / "space-diplomacy.txt")
 
     added = run("--config", config, "add", sample, f"{site}/a1", f"{site}/missing",
-                "--issue", "w1", "--section", "Picks")
+                "--issue", "w1", "--section", "Picks", ok=False)
+    assert added.exit_code == 1                 # a source failed: scripts must notice
     assert "2 added" in added.output and "1 failed" in added.output
-    assert "404" in added.output and "/missing" in added.output
+    assert f"warning: {site}/missing: HTTP 404" in added.output and added.output.count("/missing") == 1
     assert "Traceback" not in added.output
 
     again = run("--config", config, "add", f"{site}/a1", "--issue", "w1")

@@ -49,7 +49,7 @@ def test_status_failures_lists_each_row_with_the_server_reply(tmp_path):
     listing = run("subscribers", "list", "--status", "bounced").output.splitlines()
     assert [line.split("\t")[:4] for line in listing] == [[a, "bounced", f"User {a[4]}", "reply"] for a in BOUNCING]
     assert all(line.endswith(reply_line(550)) for line in listing)
-    assert run("status", "w9", "--failures").output.strip() == "issue w9: not sent yet"
+    assert "error: unknown issue 'w9'" in run("status", "w9", "--failures", code=1).stderr
 
 
 def test_reactivate_by_issue_undoes_the_bounces_and_send_delivers_them(tmp_path):

@@ -15,9 +15,12 @@ from newsletter.errors import ConfigError
 from newsletter.schedule.records import claim_digest, engine_for, get_digest
 from newsletter.schedule.times import cron_trigger, latest_fire
 from newsletter.schedule.scheduler import AUTO_JOB_ID, job_scheduler, list_jobs, schedule_auto, unschedule
-from schedule_support import Daemon, Site, add_subscribers, per_address, wait_for, write_config
+from newsletter.articles.links import page_links
+from schedule_support import SCAFFOLD_ARTICLES, Daemon, Site, add_subscribers, per_address, wait_for, write_config
 
 READERS = 3
+# Items link to the pages' canonical addresses, not to the test server that served them.
+PAGE_OF = {page_links(p.read_text(encoding="utf-8")).canonical: p.stem for p in SCAFFOLD_ARTICLES.glob("*.html")}
 WEEKLY = "0 7 * * mon"
 MONDAY = datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc)        # a firing of WEEKLY
 
@@ -32,6 +35,11 @@ def server():
 def site():
     with Site() as s:
         yield s
+
+
+def _pages(config, issue_id: str) -> list[str]:
+    """Return the sample page names of the issue's items, in order."""
+    return [PAGE_OF.get(i.url, i.url) for i in issues.load_issue(config.paths.issues, issue_id).items]
 
 
 def _project(tmp_path, server, site, **schedule):
@@ -51,7 +59,7 @@ def test_a_digest_is_built_from_the_feed_and_sent_and_a_firing_with_nothing_new_
     first = jobs.run_firing(config, MONDAY, WEEKLY, "UTC")
     assert (first.issue_id, first.state, first.items) == ("auto-20261123-0700", "sent", 2)
     issue = issues.load_issue(config.paths.issues, first.issue_id)
-    assert [i.url.rsplit("/", 1)[1] for i in issue.items] == ["library-passkeys.html", "cubesat-aurora.html"]
+    assert _pages(config, first.issue_id) == ["library-passkeys", "cubesat-aurora"]
     assert {i.section for i in issue.items} == {"Science"}
     assert per_address(server) == {r: 1 for r in readers}
     assert "23 November 2026" in server.messages[0].message["Subject"]
@@ -70,24 +78,31 @@ def test_a_digest_is_built_from_the_feed_and_sent_and_a_firing_with_nothing_new_
     site.publish("cubesat-aurora", "Cubesat again", MONDAY + timedelta(days=11))
     third = jobs.run_firing(config, MONDAY + timedelta(days=14), WEEKLY, "UTC")
     assert (third.state, third.items) == ("sent", 1)
-    assert [i.url.rsplit("/", 1)[1] for i in issues.load_issue(config.paths.issues, third.issue_id).items] \
-        == ["walk-after-dinner.html"]
+    assert _pages(config, third.issue_id) == ["walk-after-dinner"]
     assert per_address(server) == {r: 2 for r in readers}
 
 
-def test_at_most_max_items_newest_first_and_min_items_holds_back_a_thin_issue(tmp_path, server, site):
+def test_at_most_max_items_newest_first_the_rest_carried_over_and_min_items_holds_back_a_thin_issue(
+        tmp_path, server, site):
     config, _ = _project(tmp_path, server, site, max_items=2, min_items=2)
     for day, name in enumerate(["cubesat-aurora", "library-passkeys", "street-trees-heat"], start=1):
         site.publish(name, name, MONDAY - timedelta(days=7) + timedelta(days=day))
     first = jobs.run_firing(config, MONDAY, WEEKLY, "UTC")
     assert (first.state, first.items) == ("sent", 2)
-    assert [i.url.rsplit("/", 1)[1] for i in issues.load_issue(config.paths.issues, first.issue_id).items] \
-        == ["street-trees-heat.html", "library-passkeys.html"]
+    assert _pages(config, first.issue_id) == ["street-trees-heat", "library-passkeys"]
+    # The entry that did not fit is not dropped: the next issue starts with it.
     site.publish("walk-after-dinner", "Walk", MONDAY + timedelta(days=1))
     second = jobs.run_firing(config, MONDAY + timedelta(days=7), WEEKLY, "UTC")
-    assert (second.state, second.items) == ("skipped", 1)           # 1 new < min_items = 2
-    assert len(server.messages) == READERS
-    assert "fewer than min_items" in get_digest(engine_for(config), second.issue_id).detail
+    assert (second.state, second.items) == ("sent", 2)
+    assert _pages(config, second.issue_id) == ["cubesat-aurora", "walk-after-dinner"]
+    assert per_address(server) == {r: 2 for r in _}
+    # Only stories sent already, dated anew, and nothing carried: fewer than min_items, nothing goes out.
+    site.publish("cubesat-aurora", "Cubesat again", MONDAY + timedelta(days=8))     # sent already
+    site.publish("library-passkeys", "Passkeys again", MONDAY + timedelta(days=9))  # sent already
+    third = jobs.run_firing(config, MONDAY + timedelta(days=14), WEEKLY, "UTC")
+    assert (third.state, third.items) == ("skipped", 0)
+    assert len(server.messages) == 2 * READERS
+    assert "fewer than min_items" in get_digest(engine_for(config), third.issue_id).detail
 
 
 def test_with_review_on_nothing_is_sent_before_the_deadline(tmp_path, server, site):

@@ -6,6 +6,7 @@ import gzip
 import io
 import re
 import socket
+import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -124,10 +125,19 @@ class Handler(BaseHTTPRequestHandler):
             self.server.stream_done.set()
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A threading HTTP server that does not print a traceback when a client gave up (the /slow
+    page answers after the client's timeout): it would land in a later test's captured output."""
+
+    def handle_error(self, request, client_address):  # noqa: ANN001 - socketserver's signature
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="module")
 def site():
     """Return the base URL of a live test site on 127.0.0.1 and the server object."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.seen = []
     server.stream_done = threading.Event()

@@ -12,6 +12,7 @@ from werkzeug import Request, Response
 from newsletter.config import LLMSection, SummarizeSection
 from newsletter.errors import ConfigError, SourceError
 from newsletter.models import Article
+from newsletter.summarize import make_summarizer
 from newsletter.summarize.llm import MAX_ARTICLE_CHARS, LLMSummarizer, clean_answer, fit_words
 
 KEY = "sk-test-secret-0123456789"
@@ -29,6 +30,7 @@ def section(httpserver, max_words=60, **llm) -> SummarizeSection:
     llm.setdefault("base_url", httpserver.url_for("/v1"))
     llm.setdefault("model", "tiny")
     llm.setdefault("timeout", 10.0)
+    llm.setdefault("fallback", "")          # errors surface; the fallback has its own tests
     return SummarizeSection(summarizer="llm", max_words=max_words, llm=LLMSection(**llm))
 
 
@@ -116,7 +118,7 @@ def test_unreachable_endpoint_is_a_source_error():
     with socket.socket() as sock:            # a port that was free a moment ago: nobody listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    cfg = SummarizeSection(llm=LLMSection(base_url=f"http://127.0.0.1:{port}/v1", timeout=5))
+    cfg = SummarizeSection(llm=LLMSection(base_url=f"http://127.0.0.1:{port}/v1", timeout=5, fallback=""))
     with pytest.raises(SourceError, match=f"127.0.0.1:{port}/v1/chat/completions cannot be reached"):
         LLMSummarizer(cfg).summarize(ARTICLE)
 
@@ -153,3 +155,53 @@ def test_clean_answer_and_fit_words():
     assert clean_answer('“Trees,” she said.') == "“Trees,” she said."
     assert fit_words("one two three four five six. Seven.", 3) == "one two three…"
     assert fit_words("Short one. Another short one here.", 6) == "Short one. Another short one here."
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:            # a port that was free a moment ago: nobody listens
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+LONG = Article(title="Council approves street trees", text=(
+    "The city council approved two thousand new street trees on Tuesday. "
+    "The trees will shade the hottest streets first, the council said.\n\n"
+    "Planting starts in autumn and takes three years. Residents may ask for a tree outside their home."))
+
+
+def test_an_endpoint_that_is_down_falls_back_to_the_offline_summariser_with_one_warning(caplog):
+    cfg = SummarizeSection(llm=LLMSection(base_url=f"http://127.0.0.1:{_free_port()}/v1", timeout=5))
+    summarizer = LLMSummarizer(cfg)
+    with caplog.at_level("WARNING", logger="newsletter"):
+        first, second = summarizer.summarize(LONG), summarizer.summarize(LONG)
+    offline = make_summarizer(cfg, "default").summarize(LONG)
+    assert first == second == offline and first
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "cannot be reached" in warnings[0] and "offline 'default' summariser instead" in warnings[0]
+
+
+def test_a_server_error_falls_back_per_article_and_the_endpoint_is_asked_again(httpserver):
+    httpserver.expect_ordered_request("/v1/chat/completions").respond_with_json({"error": "busy"}, status=503)
+    httpserver.expect_ordered_request("/v1/chat/completions").respond_with_json(answer("Trees for the city."))
+    summarizer = LLMSummarizer(section(httpserver, fallback="lead"))
+    assert summarizer.summarize(LONG).startswith("The city council approved two thousand new street trees")
+    assert summarizer.summarize(LONG) == "Trees for the city."
+
+
+def test_the_fallback_cannot_be_the_llm_itself(httpserver):
+    with pytest.raises(ConfigError, match="fallback cannot be llm"):
+        LLMSummarizer(section(httpserver, fallback="llm"))
+
+
+def test_add_with_the_endpoint_down_adds_every_article_and_warns_once(project):
+    config = project.config_file
+    config.write_text(config.read_text(encoding="utf-8")
+                      .replace('summarizer = "default"', 'summarizer = "llm"')
+                      .replace('base_url = "http://127.0.0.1:8080/v1"', f'base_url = "http://127.0.0.1:{_free_port()}/v1"'),
+                      encoding="utf-8")
+    project.run("issue", "new", "w1")
+    articles = sorted(str(p) for p in (project.root / "articles").glob("*.html"))
+    result = project.run("add", *articles, "--issue", "w1")
+    assert f"{len(articles)} added to w1, 0 skipped, 0 failed" in result.stdout
+    assert result.stderr.count("cannot be reached") == 1 and "summarize.llm.fallback" in result.stderr

@@ -42,11 +42,15 @@ def fetch(source: str, cfg: FetchSection, stdin: BinaryIO | None = None) -> RawD
     Raises SourceError naming the source when it cannot be read, is not HTML or text, is
     binary, or is larger than cfg.max_bytes.
     """
-    if source == "-":
-        return read_stdin(cfg, stdin)
-    if is_url(source):
-        return _fetch_url(source, cfg)
-    return read_file(Path(source), cfg)
+    try:
+        if source == "-":
+            return read_stdin(cfg, stdin)
+        if is_url(source):
+            return _fetch_url(source, cfg)
+        return read_file(Path(source), cfg)
+    except SourceError as err:
+        err.source = err.source or source          # the message may spell it differently
+        raise
 
 
 def _fetch_url(url: str, cfg: FetchSection) -> RawDocument:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,6 +39,15 @@ def say(message: str = "") -> None:
 def warn(message: str) -> None:
     """Print one warning line on stderr."""
     click.echo(f"warning: {message}", err=True)
+
+
+# `--json` on every command that reports something: the same facts as the text, for scripts.
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
+def emit_json(value: Any) -> None:
+    """Print value as indented JSON on stdout (dates, paths and the like as text)."""
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
 class _CLIHandler(logging.Handler):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from email.utils import parseaddr
 from pathlib import Path
@@ -11,12 +12,14 @@ import click
 import tomlkit
 
 from .. import issues, pipeline
+from ..articles.compose import AddReport, one_line
 from ..errors import ChecksFailed, ConfigError, SourceError, SubscriberError
 from ..files import write_atomic
 from ..render.saved import PREVIEW_HTML, PREVIEW_TEXT
 from ..subscribers import normalise_address
-from .common import AppContext, pass_app, say, stdin_is_tty, warn
+from .common import AppContext, emit_json, json_option, pass_app, say, stdin_is_tty, warn
 from .group import cli
+from .progress import adding_progress
 
 SCAFFOLD = Path(__file__).resolve().parent.parent / "scaffold"
 
@@ -139,28 +142,81 @@ def issue_group() -> None:
 @pass_app
 def issue_new(app: AppContext, issue_id: str, title: str, intro: str) -> None:
     """Create issues/ISSUE_ID.toml, ready for `newsletter add`."""
-    path = issues.create_issue(app.config.paths.issues, issue_id, title, intro=intro)
+    path = pipeline.new_issue(app.config, issue_id, title, intro=intro)
     say(f"created {path}")
 
 
 @issue_group.command("list")
+@json_option
 @pass_app
-def issue_list(app: AppContext) -> None:
+def issue_list(app: AppContext, as_json: bool) -> None:
     """List the issue files with their item counts."""
+    found = []
     for issue_id in issues.list_issue_ids(app.config.paths.issues):
         issue = issues.load_issue(app.config.paths.issues, issue_id)
-        say(f"{issue_id}\t{issue.date}\t{len(issue.items)} items\t{issue.title}")
+        found.append({"id": issue_id, "date": issue.date, "items": len(issue.items), "title": issue.title})
+    if as_json:
+        emit_json(found)
+        return
+    for entry in found:
+        say(f"{entry['id']}\t{entry['date']}\t{entry['items']} items\t{entry['title']}")
 
 
-def _report_add(report: pipeline.AddReport, issue_id: str) -> None:
+@issue_group.command("show")
+@click.argument("issue_id")
+@json_option
+@pass_app
+def issue_show(app: AppContext, issue_id: str, as_json: bool) -> None:
+    """Show the issue's items and the links removed from it (which `add` will not bring back)."""
+    config = app.config
+    tombstones, new = pipeline.curate(config, issue_id)
+    issue = issues.load_issue(config.paths.issues, issue_id)
+    if as_json:
+        emit_json({"id": issue.id, "title": issue.title, "date": issue.date,
+                   "items": [dataclasses.asdict(i) for i in issue.items], "removed": tombstones})
+        return
+    say(f"{issue.id}: {issue.title} ({issue.date}), {len(issue.items)} items")
+    for n, item in enumerate(issue.items, start=1):
+        where = f"[{item.section}] " if item.section else ""
+        say(f"{n:>3}. {where}{item.title}\t{item.url or '(no link)'}")
+    if tombstones:
+        say(f"removed ({len(tombstones)}; `add` skips these unless --force; delete a line of "
+            f"`removed` in {issues.issue_path(config.paths.issues, issue_id)} to allow it again):")
+        for link in tombstones:
+            say(f"  {link}" + ("  (just noticed)" if link in new else ""))
+
+
+def _report_add(report: AddReport, issue_id: str, path: Path) -> None:
+    """Print what `add` did: one line per problem naming its source once, then the totals."""
+    for link in report.remembered:
+        say(f"remembered as removed from {issue_id}: {link} (`add` skips it; see `removed` in {path})")
     for source, why in report.skipped:
         warn(f"{source}: skipped, {why} (use --force to add it anyway)")
-    for source, err in report.failed:
-        warn(f"{source}: {err}" if source in err else err)
+    for _source, line in report.failed:
+        warn(line)
+    for source, fix in report.warnings:
+        warn(f"{source}: {fix}")
+    for link in report.cleared:
+        say(f"{link}: no longer in `removed` of {issue_id} (added with --force)")
     for item in report.added:
         say(f"added: {item.title}")
+    left_out = [f"{n} {what}" for n, what in ((report.older, "older than --since"),
+                                             (report.beyond_limit, "past --limit"),
+                                             (report.undated_seen, "undated and seen before")) if n]
     say(f"{len(report.added)} added to {issue_id}, {len(report.skipped)} skipped, "
-        f"{len(report.failed)} failed")
+        f"{len(report.failed)} failed" + "".join(f", {part}" for part in left_out))
+
+
+def _add_json(report: AddReport, issue_id: str) -> dict:
+    """Return the AddReport as JSON-ready data."""
+    return {"issue": issue_id, "added": [dataclasses.asdict(i) for i in report.added],
+            "skipped": [{"source": s, "reason": r} for s, r in report.skipped],
+            "failed": [{"source": s, "error": e} for s, e in report.failed],
+            "warnings": [{"source": s, "warning": w} for s, w in report.warnings],
+            "remembered_removed": report.remembered, "cleared_removed": report.cleared,
+            "feed_entries_left_out": {"older_than_since": report.older, "past_limit": report.beyond_limit,
+                                      "undated_seen_before": report.undated_seen},
+            "feed_entries_undated_taken": report.undated_new}
 
 
 @cli.command()
@@ -172,35 +228,42 @@ def _report_add(report: pipeline.AddReport, issue_id: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="With --feed: at most N items.")
 @click.option("--url", default=None, help="The web address of a single saved file or stdin article.")
 @click.option("--summarizer", default=None, help="Summariser plugin to use (default from config).")
-@click.option("--force", is_flag=True, help="Add URLs even when already in this or a sent issue.")
+@click.option("--force", is_flag=True,
+              help="Add stories even when already in this or a sent issue, or removed from this one.")
+@json_option
 @pass_app
 def add(app: AppContext, sources: tuple[str, ...], issue_id: str, section: str, feeds: tuple[str, ...],
-        since: str | None, limit: int | None, url: str | None, summarizer: str | None, force: bool) -> None:
-    """Fetch, extract and summarise SOURCES (URLs, .html/.txt/.md files, - for stdin) into an issue."""
+        since: str | None, limit: int | None, url: str | None, summarizer: str | None, force: bool,
+        as_json: bool) -> None:
+    """Fetch, extract and summarise SOURCES (URLs, .html/.txt/.md files, - for stdin) into an issue.
+
+    Exits with 1 when any source or feed failed (the others are added all the same)."""
+    from ..articles.feeds import parse_since
+
     if not sources and not feeds:
         raise click.UsageError("give at least one SOURCE or --feed URL")
     if (since or limit) and not feeds:
         raise click.UsageError("--since and --limit go with --feed")
     config = app.config
-    report = pipeline.AddReport()
-    if sources:
-        report = pipeline.add_sources(config, issue_id, list(sources), section=section, force=force,
-                                      url=url, summarizer=summarizer)
-    from ..articles.feeds import parse_since
-
     cutoff = parse_since(since) if since else None
-    for feed in feeds:
-        try:
-            part = pipeline.add_feed(config, issue_id, feed, since=cutoff, limit=limit,
-                                     section=section, force=force)
-        except SourceError as err:
-            report.failed.append((feed, str(err)))
-            continue
-        report.added += part.added
-        report.skipped += part.skipped
-        report.failed += part.failed
-    _report_add(report, issue_id)
-    if report.failed and not report.added and not report.skipped:
+    report = AddReport()
+    with adding_progress() as progress:
+        if sources:
+            report.merge(pipeline.add_sources(config, issue_id, list(sources), section=section, force=force,
+                                              url=url, summarizer=summarizer,
+                                              progress=progress.part("sources")))
+        for feed in feeds:
+            try:
+                report.merge(pipeline.add_feed(config, issue_id, feed, since=cutoff, limit=limit,
+                                               section=section, force=force,
+                                               progress=progress.part(f"feed {feed}")))
+            except SourceError as err:
+                report.failed.append((feed, one_line(feed, err)))
+    if as_json:
+        emit_json(_add_json(report, issue_id))
+    else:
+        _report_add(report, issue_id, issues.issue_path(config.paths.issues, issue_id))
+    if report.failed:
         raise click.exceptions.Exit(1)
 
 
@@ -208,8 +271,9 @@ def add(app: AppContext, sources: tuple[str, ...], issue_id: str, section: str, 
 @click.argument("issue_id")
 @click.option("--strict", is_flag=True, help="Treat pre-send warnings as errors (nothing is saved).")
 @click.option("--check-links", is_flag=True, help="Also ask every link and image whether it answers.")
+@json_option
 @pass_app
-def build(app: AppContext, issue_id: str, strict: bool, check_links: bool) -> None:
+def build(app: AppContext, issue_id: str, strict: bool, check_links: bool, as_json: bool) -> None:
     """Render the issue once: state/issues/ID/email.html, email.txt, preview.eml, and preview.html
     and preview.txt filled for a sample subscriber (open those to look at the issue)."""
     try:
@@ -218,8 +282,12 @@ def build(app: AppContext, issue_id: str, strict: bool, check_links: bool) -> No
         for problem in err.problems:
             click.echo(f"error: {problem}", err=True)
         raise
+    size = len(report.rendered.html.encode("utf-8"))
+    if as_json:
+        emit_json({"issue": issue_id, "folder": str(report.folder), "subject": report.rendered.subject,
+                   "html_bytes": size, "warnings": report.warnings})
+        return
     for problem in report.warnings:
         warn(problem)
-    size = len(report.rendered.html.encode("utf-8")) / 1024
-    say(f"built {issue_id}: {report.folder} (HTML {size:.0f} KB, {len(report.warnings)} warnings)")
+    say(f"built {issue_id}: {report.folder} (HTML {size / 1024:.0f} KB, {len(report.warnings)} warnings)")
     say(f"look at it: {report.folder / PREVIEW_HTML} and {PREVIEW_TEXT} (filled for a sample subscriber)")

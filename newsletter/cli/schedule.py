@@ -11,12 +11,13 @@ from datetime import datetime
 
 import click
 
+from .. import signing
 from ..config import Config
 from ..schedule import scheduler
 from ..schedule.lease import Lease
 from ..schedule.records import engine_for
 from ..schedule.times import zone
-from .common import AppContext, pass_app, say, warn
+from .common import AppContext, emit_json, json_option, pass_app, say, warn
 from .group import cli
 
 
@@ -61,14 +62,18 @@ def schedule(app: AppContext, issue_id: str | None, at: str | None, list_name: s
 
 
 @cli.command()
+@json_option
 @pass_app
-def jobs(app: AppContext) -> None:
+def jobs(app: AppContext, as_json: bool) -> None:
     """List the scheduled jobs with their next run time."""
     config = app.config
     found = scheduler.list_jobs(config)
-    if not found:
+    if as_json:
+        emit_json([{"id": i.id, "kind": i.kind, "next_run": i.next_run.isoformat() if i.next_run else None,
+                    "what": i.what, "issue_id": i.issue_id or None} for i in found])
+    elif not found:
         say("no scheduled jobs")
-    for info in found:
+    for info in found if not as_json else ():
         say(f"{info.id}\t{_when(info.next_run, config)}\t{info.what}")
     drift = scheduler.auto_drift(config)
     if drift:
@@ -106,6 +111,9 @@ def run(app: AppContext, poll: float) -> None:
     from ..web import serve_in_thread
 
     _daemon_logging()
+    key_warning = signing.key_warning(app.config)
+    if key_warning:
+        logging.getLogger("newsletter").warning("%s", key_warning)
     daemon = Daemon(app.config, poll=poll, serve_web=serve_in_thread)
 
     def _on_signal(signum: int, _frame: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -20,16 +21,20 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .. import issues
+from ..config import Config
 from ..db import get_engine
 from ..delivery.send import SendReport
-from ..errors import DeliveryError
+from ..errors import DeliveryError, IssueError
 from ..inputs import check_list_name
-from ..issues import check_issue_id
 from ..ledger import STATES, Ledger
+from ..models import IssueState
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
-from ..pipeline import send_issue, send_test
-from .common import AppContext, pass_app, say, warn
+from ..pipeline import rebuild_for_send, send_issue, send_test
+from ..render.saved import is_built
+from ..schedule.scheduler import drop_sent_jobs
+from .common import AppContext, emit_json, json_option, pass_app, say, warn
 from .group import cli
 
 PLAIN_EVERY = 5.0      # seconds between progress lines when not on a terminal
@@ -116,6 +121,11 @@ def print_summary(report: SendReport) -> None:
                             f"`newsletter send {report.issue_id}` again to resume")
 
 
+def _report_json(report: SendReport) -> dict:
+    """Return a SendReport as JSON-ready data."""
+    return {**dataclasses.asdict(report), "rate": report.rate}
+
+
 @cli.command()
 @click.argument("issue_id")
 @click.option("--list", "list_name", default=None, help="The subscriber list (default: delivery.default_list).")
@@ -124,16 +134,33 @@ def print_summary(report: SendReport) -> None:
               help="Send one test copy ([TEST] in the subject) to ADDRESS, outside the ledger.")
 @click.option("--retry-unknown", is_flag=True,
               help="Also resend messages whose fate is unknown after a crash (may duplicate them).")
+@click.option("--build", "rebuild", is_flag=True,
+              help="Build the issue again first (a render older than its issue file is refused).")
+@json_option
 @pass_app
 def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, to_address: str | None,
-         retry_unknown: bool) -> None:
-    """Send the built issue ISSUE_ID to everyone on the list who has not had it yet."""
+         retry_unknown: bool, rebuild: bool, as_json: bool) -> None:
+    """Send the built issue ISSUE_ID to everyone on the list who has not had it yet.
+
+    Refuses a render that is older than its issue file, templates or [newsletter] settings
+    (unless its send already started: then the frozen render goes out); --build rebuilds first.
+    """
     config = app.config
+    if to_address is not None and (dry_run or retry_unknown):
+        raise click.UsageError("--to sends one test copy: it cannot be combined with --dry-run or --retry-unknown")
+    if rebuild:
+        built = rebuild_for_send(config, issue_id)
+        for problem in built.warnings if built else ():
+            warn(problem)
+        if not as_json:
+            say(f"built {issue_id}: {built.folder}" if built else
+                f"issue {issue_id}: its send started already, so its frozen render goes out (not rebuilt)")
     if to_address is not None:
-        if dry_run or retry_unknown:
-            raise click.UsageError("--to sends one test copy: it cannot be combined with --dry-run or --retry-unknown")
         delivery = send_test(config, issue_id, to_address, list_name=list_name)
-        if config.delivery.backend == "file":     # its provider id is the file it wrote
+        if as_json:
+            emit_json({"test": True, "issue_id": issue_id, "recipient": delivery.recipient,
+                       "message_id": delivery.message_id})
+        elif config.delivery.backend == "file":     # its provider id is the file it wrote
             say(f"test copy of {issue_id} for {delivery.recipient} written to {delivery.provider_id} "
                 "(delivery.backend is \"file\": nothing was mailed; open the .eml in a mail client)")
         else:
@@ -141,8 +168,11 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
         return
     if dry_run:
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown, dry_run=True)
-        say(f"dry run: {report.would_send} messages ({report.would_send_bytes / 1e6:.1f} MB) would go to "
-            f"list {report.list_name!r}; nothing was sent")
+        if as_json:
+            emit_json(_report_json(report))
+        else:
+            say(f"dry run: {report.would_send} messages ({report.would_send_bytes / 1e6:.1f} MB) would go to "
+                f"list {report.list_name!r}; nothing was sent")
         return
     from ..feedback.pause import open_pauses
 
@@ -152,6 +182,16 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
     with sending_progress() as progress, _sigterm_stops():
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown,
                             progress=progress)
+    if report.state == IssueState.SENT:
+        # Sent by hand: a send still scheduled for it would find nothing to do; drop it from `jobs`.
+        for job in drop_sent_jobs(config, issue_id, report.list_name):
+            if not as_json:
+                say(f"removed scheduled job {job.id} ({job.what}): the issue was sent by hand")
+    if as_json:
+        emit_json(_report_json(report))
+        if report.paused:
+            raise click.exceptions.Exit(1)
+        return
     print_summary(report)
 
 
@@ -184,37 +224,54 @@ def print_failures(ledger: Ledger, issue_id: str, list_name: str | None) -> None
 @click.option("--failures", is_flag=True,
               help="List each failed, bounced or unknown message with the server's reply, and the "
                    "bounce and complaint reports received for the issue.")
+@json_option
 @pass_app
-def status(app: AppContext, issue_id: str, list_name: str | None, failures: bool) -> None:
+def status(app: AppContext, issue_id: str, list_name: str | None, failures: bool, as_json: bool) -> None:
     """Show how many messages of ISSUE_ID are in each delivery state."""
-    check_issue_id(issue_id)
+    config = app.config
     if list_name is not None:
         check_list_name(list_name)
-    ledger = Ledger(get_engine(app.config))
+    ledger = Ledger(get_engine(config))
+    state = ledger.issue_state(issues.check_issue_id(issue_id))
+    if state is None and not (issues.issue_path(config.paths.issues, issue_id).exists()
+                              or is_built(config.paths.state, issue_id)):
+        raise IssueError(f"unknown issue {issue_id!r}: no {issues.issue_path(config.paths.issues, issue_id)}"
+                         ", no render and no delivery (see `newsletter issue list`)")
     if failures:
-        if ledger.issue_state(issue_id) is None:
+        if state is None:
             say(f"issue {issue_id}: not sent yet")
             return
         print_failures(ledger, issue_id, list_name)
         return
-    state = ledger.issue_state(issue_id)
+    counts = ledger.counts(issue_id, list_name) if state is not None else dict.fromkeys(STATES, 0)
+    unknown = _unknown_rows(config, ledger, issue_id, list_name) if counts["unknown"] else []
+    if as_json:
+        emit_json({"issue": issue_id, "state": state or "not sent", "lists": ledger.lists_of(issue_id),
+                   "counts": counts, "total": sum(counts.values()),
+                   "unknown": [{"email": e, "message_id": m} for e, m in unknown]})
+        return
     if state is None:
         say(f"issue {issue_id}: not sent yet")
         return
     lists = ", ".join(ledger.lists_of(issue_id))
     say(f"issue {issue_id}: {state} (lists: {lists})")
-    counts = ledger.counts(issue_id, list_name)
     for name in STATES:
         say(f"{name:<10}{counts[name]:>9}")
     say(f"{'total':<10}{sum(counts.values()):>9}")
     if counts["unknown"]:
-        # The Message-ID is deterministic, so the mail server's log can tell whether it went out.
-        domain = sender_domain(app.config.newsletter.sender)
         say(f"unknown (in flight when a run stopped; resend with `newsletter send {issue_id} --retry-unknown`):")
-        shown = 0
-        for name in ([list_name] if list_name else ledger.lists_of(issue_id)):
-            for email, mid, _reply in ledger.rows(issue_id, "unknown", UNKNOWN_SHOWN - shown, name):
-                say(f"  {email}\t{mid or message_id(issue_id, name, email, domain)}")
-                shown += 1
-        if counts["unknown"] > shown:
-            say(f"  ... and {counts['unknown'] - shown} more")
+        for email, mid in unknown:
+            say(f"  {email}\t{mid}")
+        if counts["unknown"] > len(unknown):
+            say(f"  ... and {counts['unknown'] - len(unknown)} more")
+
+
+def _unknown_rows(config: Config, ledger: Ledger, issue_id: str, list_name: str | None) -> list[tuple[str, str]]:
+    """Return up to UNKNOWN_SHOWN (address, Message-ID) of the issue's rows in state unknown."""
+    # The Message-ID is deterministic, so the mail server's log can tell whether it went out.
+    domain = sender_domain(config.newsletter.sender)
+    shown: list[tuple[str, str]] = []
+    for name in ([list_name] if list_name else ledger.lists_of(issue_id)):
+        for email, mid, _reply in ledger.rows(issue_id, "unknown", UNKNOWN_SHOWN - len(shown), name):
+            shown.append((email, mid or message_id(issue_id, name, email, domain)))
+    return shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from ..errors import SubscriberError
 from ..feedback import undo
 from ..subscribers import suppression
 from ..inputs import printable
+from ..subscribers.csvfile import import_file
 from ..subscribers.store import SubscriberStore
-from .common import AppContext, pass_app, say, warn
+from .common import AppContext, emit_json, json_option, pass_app, say, warn
 from .group import cli
 
 MAX_ERRORS_SHOWN = 50
@@ -39,11 +41,20 @@ def subscribers_group() -> None:
 @subscribers_group.command("import")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
 @_list_option
+@click.option("--encoding", default=None, metavar="CODEC",
+              help="The file's text encoding (utf-8, cp1252, utf-16...; default: detected).")
 @pass_app
-def import_cmd(app: AppContext, csv_file: Path, list_name: str | None) -> None:
-    """Import CSV_FILE (columns email, name, [status], any others kept as fields)."""
+def import_cmd(app: AppContext, csv_file: Path, list_name: str | None, encoding: str | None) -> None:
+    """Import CSV_FILE (columns email, name, [status], any others kept as fields).
+
+    The encoding (UTF-8 with or without BOM, UTF-16, a Windows code page) and the delimiter
+    (comma, semicolon, tab) are detected and named in the output."""
     name = _list(app, list_name)
-    report = _store(app).import_csv(csv_file, name)
+    report = import_file(_store(app), csv_file, name, encoding=encoding)
+    fmt = report.format
+    if fmt is not None:
+        how = "given" if encoding else ("guessed; --encoding chooses another" if fmt.guessed else "detected")
+        say(f"{csv_file}: read as {fmt.encoding_name} ({how}), {fmt.delimiter_name}-separated")
     for line, message in report.errors[:MAX_ERRORS_SHOWN]:
         warn(f"{csv_file}: line {line}: {message}")
     if len(report.errors) > MAX_ERRORS_SHOWN:
@@ -114,12 +125,18 @@ def remove_cmd(app: AppContext, email: str, list_name: str | None) -> None:
 @_list_option
 @click.option("--status", type=click.Choice([s.value for s in STATUSES]), default=None, help="Only subscribers in this state.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N subscribers.")
+@json_option
 @pass_app
-def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: int | None) -> None:
+def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: int | None,
+             as_json: bool) -> None:
     """Show the list's subscribers: address, state and name, one per line; a suppressed one also
     shows where its state came from, when, and why."""
     store, list_ = _store(app), _list(app, list_name)
     store.require_list(list_)
+    found = itertools.islice(store.iter_subscribers(list_, status), limit)
+    if as_json:
+        emit_json([{"email": s.email, "name": s.name, "status": s.status, "fields": s.fields} for s in found])
+        return
     page: list = []
 
     def flush() -> None:
@@ -134,9 +151,7 @@ def list_cmd(app: AppContext, list_name: str | None, status: str | None, limit: 
             say(line)
         page.clear()
 
-    for i, sub in enumerate(store.iter_subscribers(list_, status)):
-        if limit is not None and i >= limit:
-            break
+    for sub in found:
         page.append(sub)
         if len(page) == 500:
             flush()
@@ -190,12 +205,17 @@ def reactivate_cmd(app: AppContext, emails: tuple[str, ...], list_name: str | No
 
 @subscribers_group.command("count")
 @_list_option
+@json_option
 @pass_app
-def count_cmd(app: AppContext, list_name: str | None) -> None:
+def count_cmd(app: AppContext, list_name: str | None, as_json: bool) -> None:
     """Show how many subscribers the list has in each state."""
     store, list_ = _store(app), _list(app, list_name)
     store.require_list(list_)
     counts = store.counts(list_)
+    if as_json:
+        emit_json({"list": list_, "counts": {str(k): v for k, v in counts.items()},
+                   "total": sum(counts.values())})
+        return
     for status in STATUSES:
         say(f"{status:<13}{counts[status]:>9}")
     say(f"{'total':<13}{sum(counts.values()):>9}")

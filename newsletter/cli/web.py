@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import AppContext, pass_app, say
+from .. import signing
+from .common import AppContext, pass_app, say, warn
 from .group import cli
 
 
@@ -18,6 +19,9 @@ def serve(app: AppContext, host: str | None, port: int | None) -> None:
     from ..web import serve as serve_app
 
     config = app.config
+    key_warning = signing.key_warning(config)
+    if key_warning:
+        warn(key_warning)
     host = config.web.host if host is None else host
     port = config.web.port if port is None else port
 

@@ -21,15 +21,21 @@ def render_dir(state_dir: Path, issue_id: str) -> Path:
     return state_dir / "issues" / check_issue_id(issue_id)
 
 
-def save_rendered(state_dir: Path, rendered: Rendered) -> Path:
-    """Write email.html, email.txt and rendered.json (metadata last, so it marks a complete render);
-    the metadata holds the merge-field snippets that personalisation evaluates per subscriber."""
+def save_rendered(state_dir: Path, rendered: Rendered, inputs: dict[str, str] | None = None) -> Path:
+    """Write email.html, email.txt and rendered.json (metadata last, so it marks a complete render).
+
+    The metadata holds the merge-field snippets that personalisation evaluates per subscriber and
+    the digests of what the render was made from (inputs, see render.inputs), so that a send can
+    tell a stale render.
+    """
     folder = render_dir(state_dir, rendered.issue_id)
     write_atomic(folder / HTML_FILE, rendered.html.encode("utf-8"))
     write_atomic(folder / TEXT_FILE, rendered.text.encode("utf-8"))
     meta = {"issue_id": rendered.issue_id, "subject": rendered.subject,
             "preheader": rendered.preheader, "nonce": rendered.nonce,
             "merge_fields": [list(pair) for pair in rendered.merge_fields]}
+    if inputs:
+        meta["inputs"] = inputs
     write_atomic(folder / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
     return folder
 
@@ -39,8 +45,9 @@ def is_built(state_dir: Path, issue_id: str) -> bool:
     return (render_dir(state_dir, issue_id) / META_FILE).exists()
 
 
-def load_meta(state_dir: Path, issue_id: str) -> dict[str, str]:
-    """Return the saved render's metadata (issue_id, subject, preheader, nonce) without its bodies.
+def load_meta(state_dir: Path, issue_id: str) -> dict:
+    """Return the saved render's metadata (issue_id, subject, preheader, nonce, and "inputs": the
+    digests it was made from when recorded) without its bodies.
 
     Raises IssueError when it was never built or the metadata is unreadable.
     """

@@ -15,11 +15,15 @@ from ..errors import IssueError, NewsletterError
 from ..models import DigestState
 from ..render.issue import format_date
 from .records import (
+    CarriedEntry,
     claim_digest,
     engine_for,
     first_firing,
     get_digest,
+    load_carry,
+    previous_issue,
     previous_issue_time,
+    save_carry,
     set_digest,
 )
 from .scheduler import review_job_id
@@ -66,29 +70,51 @@ def since_for(config: Config, fired_at: datetime, cron: str, tz: ZoneInfo) -> da
 
 
 def build(config: Config, issue_id: str, fired_at: datetime, cron: str, tz: ZoneInfo) -> FireResult:
-    """Create (or top up, after a crash) the automatic issue and render it; returns its result."""
+    """Create (or top up, after a crash) the automatic issue and render it; returns its result.
+
+    The issue starts with the entries the previous automatic issue could not take; what this one
+    cannot take is kept for the next (records.digest_carry).
+    """
     engine = engine_for(config)
     path = issues.issue_path(config.paths.issues, issue_id)
     local = fired_at.astimezone(tz)
+    previous = previous_issue(engine, fired_at.timestamp())
+    carried = _candidates(load_carry(engine, previous.issue_id)) if previous is not None else []
     composed = pipeline.compose_digest(config, issue_id, since_for(config, fired_at, cron, tz), local.date(),
-                                       format_date(local.date().isoformat(), config.newsletter.language))
+                                       format_date(local.date().isoformat(), config.newsletter.language),
+                                       carried=carried)
     count, failed = composed.items, composed.failed_feeds
     if failed and len(failed) == len(config.sources.feeds) and count == 0:
         detail = f"no feed could be read ({', '.join(failed)})"
         set_digest(engine, issue_id, DigestState.FAILED, items=0, detail=detail)
+        save_carry(engine, issue_id, [])
         path.unlink(missing_ok=True)
         return FireResult(issue_id, "failed", 0, detail)
     if count < config.schedule.min_items:
         detail = f"{count} new item(s), fewer than min_items = {config.schedule.min_items}"
         set_digest(engine, issue_id, DigestState.SKIPPED, items=count, detail=detail)
+        save_carry(engine, issue_id, [])
         # Nobody has seen this file: it came from this firing only; its items stay new for the next.
         path.unlink(missing_ok=True)
         return FireResult(issue_id, "skipped", count, detail)
+    save_carry(engine, issue_id, [CarriedEntry(c.url, c.published.timestamp(), c.order, c.section, c.feed,
+                                               c.guid) for c in composed.overflow])
+    if composed.overflow:
+        log.info("automatic digest %s: %d new entries did not fit (max_items = %d): the next issue "
+                 "starts with them", issue_id, len(composed.overflow), config.schedule.max_items)
     report = pipeline.build_issue(config, issue_id)
     for warning in report.warnings:
         log.warning("automatic digest %s: %s", issue_id, warning)
     set_digest(engine, issue_id, "building", items=count)
     return FireResult(issue_id, "built", count)
+
+
+def _candidates(entries: list[CarriedEntry]) -> list:
+    """Return carried entries as the feed candidates compose_digest takes."""
+    from ..articles.feeds import FeedCandidate
+
+    return [FeedCandidate(datetime.fromtimestamp(e.published, timezone.utc), e.feed_order, e.url, e.section,
+                          e.feed, e.guid) for e in entries]
 
 
 def fire(config: Config, fired_at: datetime, *, sender: Sender, cron: str = "",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     update,
@@ -55,6 +56,20 @@ auto_digests = Table(
     Column("items", Integer, nullable=False, default=0),
     Column("detail", Text, nullable=False, default=""),
     Column("updated_at", Float, nullable=False),
+)
+
+# The new feed entries an automatic issue could not take (beyond schedule.max_items): the next
+# issue starts with them, so nothing published between two firings is dropped.
+digest_carry = Table(
+    "auto_digest_carry", sched_metadata,
+    Column("issue_id", String(200), primary_key=True),     # the issue that could not take them
+    Column("position", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("published", Float, nullable=False),            # UNIX time
+    Column("feed_order", Integer, nullable=False),         # the feed's place in [sources] feeds
+    Column("section", Text, nullable=False, default=""),
+    Column("feed", Text, nullable=False, default=""),
+    Column("guid", Text, nullable=False, default=""),      # set for entries without a usable date
 )
 
 # building → draft (review) | sending → sent; or skipped (too few new items), failed (could not
@@ -192,3 +207,44 @@ def digests_in(engine: Engine, states: tuple[str, ...]) -> list[DigestRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(t).where(t.c.state.in_(states)).order_by(t.c.fired_at)).all()
     return [DigestRecord(r.issue_id, r.fired_at, r.state, r.items, r.detail) for r in rows]
+
+
+@dataclass(frozen=True)
+class CarriedEntry:
+    """A feed entry an automatic issue could not take, waiting for the next one."""
+
+    url: str
+    published: float
+    feed_order: int
+    section: str
+    feed: str
+    guid: str
+
+
+def save_carry(engine: Engine, issue_id: str, entries: list[CarriedEntry]) -> None:
+    """Replace what issue_id carries over to the next automatic issue with entries (in order)."""
+    t = digest_carry
+    with write_transaction(engine) as conn:
+        conn.execute(delete(t).where(t.c.issue_id == issue_id))
+        if entries:
+            conn.execute(insert(t), [{"issue_id": issue_id, "position": i, "url": e.url,
+                                      "published": e.published, "feed_order": e.feed_order,
+                                      "section": e.section, "feed": e.feed, "guid": e.guid}
+                                     for i, e in enumerate(entries)])
+
+
+def load_carry(engine: Engine, issue_id: str) -> list[CarriedEntry]:
+    """Return what issue_id carried over to the next automatic issue, in order."""
+    t = digest_carry
+    with engine.connect() as conn:
+        rows = conn.execute(select(t).where(t.c.issue_id == issue_id).order_by(t.c.position)).all()
+    return [CarriedEntry(r.url, r.published, r.feed_order, r.section, r.feed, r.guid) for r in rows]
+
+
+def previous_issue(engine: Engine, before: float) -> DigestRecord | None:
+    """Return the latest automatic issue that fired before this firing (skipped ones don't count)."""
+    t = auto_digests
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.fired_at < before, t.c.state.in_(COUNTS_AS_ISSUE))
+                           .order_by(t.c.fired_at.desc()).limit(1)).first()
+    return None if row is None else DigestRecord(row.issue_id, row.fired_at, row.state, row.items, row.detail)

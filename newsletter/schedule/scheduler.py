@@ -26,6 +26,8 @@ from ..config import Config
 from ..db import create_tables
 from ..errors import ConfigError, IssueError
 from ..ledger import Ledger
+from ..models import DigestState, JobState
+from ..pipeline import check_current
 from ..render import saved
 from .records import (
     OPEN_JOB_STATES,
@@ -33,6 +35,7 @@ from .records import (
     engine_for,
     get_digest,
     get_job,
+    jobs_in,
     save_job,
     set_digest,
     set_job_state,
@@ -58,7 +61,8 @@ JOBS_TABLE = "apscheduler_jobs"
 WORKERS = 4             # sends of different issues may overlap; each send has its own concurrency
 
 __all__ = ["ScheduleError", "JobInfo", "schedule_send", "schedule_auto", "list_jobs", "unschedule",
-           "check_sendable", "add_send_job", "make_scheduler", "job_scheduler", "set_active"]
+           "check_sendable", "add_send_job", "make_scheduler", "job_scheduler", "set_active",
+           "drop_sent_jobs"]
 
 _active: BaseScheduler | None = None      # the running daemon's scheduler, in the daemon's process
 _active_url = ""
@@ -74,6 +78,7 @@ class JobInfo:
     next_run: datetime | None
     what: str
     issue_id: str = ""
+    list_name: str = ""     # send jobs: the list as scheduled ("" = delivery.default_list)
 
 
 class StoreOnlyScheduler(BaseScheduler):
@@ -167,7 +172,8 @@ def describe(job: Job) -> JobInfo:
     func = _OLD_PATHS.get(job.func_ref, job.func_ref)
     if func == SEND_FUNC and len(args) >= 3:
         where = f"list {args[2]}" if args[2] else "the default list"
-        return JobInfo(job.id, "send", job.next_run_time, f"send issue {args[1]} to {where}", args[1])
+        return JobInfo(job.id, "send", job.next_run_time, f"send issue {args[1]} to {where}", args[1],
+                       args[2] or "")
     if func == AUTO_FUNC and len(args) >= 3:
         return JobInfo(job.id, "auto", job.next_run_time, f"automatic digest (cron {args[1]!r}, {args[2]})")
     if func == REFIRE_FUNC and len(args) >= 2:
@@ -176,12 +182,17 @@ def describe(job: Job) -> JobInfo:
 
 
 def check_sendable(config: Config, issue_id: str, list_name: str = "") -> None:
-    """Check that issue_id is built and not yet sent to the list; raises IssueError or ScheduleError."""
+    """Check that issue_id is built, its render current, and not yet sent to the list.
+
+    Raises IssueError (unknown, never built, damaged), StaleRender (changed since `build`) or
+    ScheduleError (already sent to the list).
+    """
     issues.check_issue_id(issue_id)
     path = issues.issue_path(config.paths.issues, issue_id)
     if not saved.is_built(config.paths.state, issue_id) and not path.exists():
         raise IssueError(f"unknown issue {issue_id!r}: there is no {path} (see `newsletter issue list`)")
     saved.load_rendered(config.paths.state, issue_id)          # never built, or damaged
+    check_current(config, issue_id)                           # the job would refuse it anyway
     target = list_name or config.delivery.default_list
     ledger = Ledger(engine_for(config))
     if target in ledger.lists_of(issue_id):
@@ -303,3 +314,33 @@ def unschedule(config: Config, job_id: str) -> JobInfo:
             set_digest(engine, info.issue_id, "sent" if sent == "sent" else "cancelled",
                        detail="deadline send unscheduled", only_from=("draft",))
     return info
+
+
+def drop_sent_jobs(config: Config, issue_id: str, list_name: str) -> list[JobInfo]:
+    """Remove the pending send jobs of issue_id to list_name once a send by hand finished it.
+
+    Covers `newsletter schedule` jobs and an automatic draft's review deadline (the draft is then
+    recorded as sent); our records of them become cancelled ("sent by hand"), so the daemon does
+    not add them back. Returns the jobs removed.
+    """
+    default = config.delivery.default_list
+    engine = engine_for(config)
+    removed: list[JobInfo] = []
+    with job_scheduler(config) as scheduler:
+        for job in scheduler.get_jobs():
+            info = describe(job)
+            if info.kind != "send" or info.issue_id != issue_id or (info.list_name or default) != list_name:
+                continue
+            try:
+                scheduler.remove_job(job.id)
+            except JobLookupError:
+                continue            # it has just started: it will find nothing left to send
+            removed.append(info)
+    for record in jobs_in(engine, (JobState.SCHEDULED,)):
+        if record.kind == "send" and record.issue_id == issue_id and (record.list or default) == list_name:
+            set_job_state(engine, record.job_id, JobState.CANCELLED, "sent by hand",
+                          only_from=(JobState.SCHEDULED,))
+    digest = get_digest(engine, issue_id)
+    if digest is not None and digest.state == DigestState.DRAFT:
+        set_digest(engine, issue_id, DigestState.SENT, detail="sent by hand", only_from=(DigestState.DRAFT,))
+    return removed

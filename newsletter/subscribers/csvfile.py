@@ -17,12 +17,12 @@ from ..errors import InputError, SubscriberError
 from ..files import open_private
 from ..inputs import check_field_name, check_list_name, clean_field_value, clean_name
 from .addresses import address_key, normalise_address
+from .csvformat import EMAIL_HEADERS, CSVFormat, detect_format
 
 if TYPE_CHECKING:
     from .store import SubscriberStore
 
 BATCH = 1000
-EMAIL_HEADERS = {"email", "e-mail", "email address", "email_address", "mail"}
 # OWASP "CSV Injection": a cell starting with one of these is a formula to a spreadsheet. Export
 # puts a ' in front (shown as text, never run); import takes exactly that ' off again.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -38,15 +38,7 @@ class ImportReport:
     kept_suppressed: int = 0  # unsubscribed/bounced/complained: left exactly as they were
     duplicates: int = 0       # rows repeating an address seen earlier in the same file (merged)
     errors: list[tuple[int, str]] = field(default_factory=list)
-
-
-def _dialect(first_line: str) -> str:
-    """Return the delimiter of a header line: a comma, or ; / tab as spreadsheets write them."""
-    if "," not in first_line:
-        for candidate in (";", "\t"):
-            if candidate in first_line:
-                return candidate
-    return ","
+    format: CSVFormat | None = None     # the encoding and delimiter the file was read with
 
 
 def _header(cells: list[str], where: str) -> tuple[int, int | None, int | None, list[str]]:
@@ -75,21 +67,23 @@ def _header(cells: list[str], where: str) -> tuple[int, int | None, int | None, 
     return emails[0], name, status, names
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """Yield (line number, record, "") for good rows and (line number, None, message) for bad ones."""
+def read_rows(path: Path, fmt: CSVFormat | None = None) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """Yield (line number, record, "") for good rows and (line number, None, message) for bad ones.
+
+    fmt is the file's encoding and delimiter (detected when not given: csvformat.detect_format).
+    """
 
     where = str(path)
+    fmt = fmt or detect_format(path)
     try:
-        # surrogateescape: a stray non-UTF-8 byte spoils its own row, not the whole file.
-        handle = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        # surrogateescape: a stray byte the encoding cannot read spoils its own row, not the file.
+        handle = open(path, encoding=fmt.encoding, errors="surrogateescape", newline="")
     except OSError as err:
         raise SubscriberError(f"{where}: cannot read: {err.strerror or err}") from err
     with handle:
-        first = handle.readline()
-        if not first.strip():
-            raise SubscriberError(f"{where}: empty file (expected a header line with an 'email' column)")
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=_dialect(first), strict=True)
+        if handle.read(1) not in ("\ufeff", ""):       # a BOM the codec keeps is no header text
+            handle.seek(0)
+        reader = csv.reader(handle, delimiter=fmt.delimiter, strict=True)
         try:
             header = next(reader)
         except csv.Error as err:
@@ -111,7 +105,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             if not any(c.strip() for c in cells):
                 continue                              # blank line
             if any("\udc80" <= ch <= "\udcff" for c in cells for ch in c):
-                yield start, None, "not valid UTF-8 text"
+                yield start, None, f"not valid {fmt.encoding_name} text (choose the file's encoding with --encoding)"
                 continue
             if len(cells) > len(names):
                 yield start, None, f"{len(cells)} values but the header has {len(names)} columns"
@@ -165,14 +159,16 @@ def _fold(into: dict[str, Any], later: dict[str, Any]) -> None:
         into["status"] = later["status"]
 
 
-def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_name: str) -> "ImportReport":
-    """Import a CSV file into list_name in batched transactions; returns the ImportReport."""
+def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_name: str,
+                encoding: str | None = None) -> "ImportReport":
+    """Import a CSV file into list_name in batched transactions; returns the ImportReport (with the
+    encoding and delimiter it was read with: detected unless encoding names the codec)."""
 
     check_list_name(list_name)
-    report = ImportReport()
+    report = ImportReport(format=detect_format(Path(path), encoding))
     seen: set[str] = set()
     batch: dict[str, dict[str, Any]] = {}
-    for line, record, message in read_rows(Path(path)):
+    for line, record, message in read_rows(Path(path), report.format):
         if record is None:
             report.errors.append((line, message))
             continue

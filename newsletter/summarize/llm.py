@@ -41,9 +41,33 @@ class LLMSummarizer(Summarizer):
         # Read the key now so that a missing variable stops the run before any article is sent.
         self._key = secret(llm.api_key_env, "summarize.llm.api_key_env") if llm.api_key_env else ""
         self._session = requests.Session()
+        if llm.fallback.strip().lower() == "llm":
+            raise ConfigError("summarize.llm.fallback cannot be llm itself: name an offline summariser "
+                              '("default" or "lead") or "" for none')
+        self.fallback_name = llm.fallback.strip()
+        self._fallback: Summarizer | None = None
+        self._down = ""             # why the endpoint is not asked again in this run ("" = it is)
 
     def summarize(self, article: Article) -> str:
-        """Return the model's blurb within max_words; raise SourceError when the endpoint fails."""
+        """Return the model's blurb within max_words.
+
+        When the endpoint fails (unreachable, timed out, an HTTP error, an unusable answer), the
+        blurb comes from the summarize.llm.fallback summariser, with one warning per run; after
+        an unreachable or timed-out endpoint the rest of the run does not ask it again. Raises
+        SourceError when there is no fallback, ConfigError for refused credentials.
+        """
+        if self._down and self.fallback_name:
+            return self._fallback_summary(article)
+        try:
+            return self._ask(article)
+        except SourceError as err:
+            if not self.fallback_name:
+                raise
+            self._warn_fallback(str(err))
+            return self._fallback_summary(article)
+
+    def _ask(self, article: Article) -> str:
+        """Return the model's blurb; raise SourceError when the endpoint fails."""
         payload = {"model": self.model, "stream": False, "messages": [
             {"role": "system", "content": self.prompt},
             {"role": "user", "content": _user_message(article)},
@@ -61,6 +85,23 @@ class LLMSummarizer(Summarizer):
             raise SourceError(f"LLM endpoint {self.endpoint}: empty summary")
         return blurb
 
+    def _warn_fallback(self, why: str) -> None:
+        """Log, once per run, that blurbs now come from the fallback summariser, and why."""
+        if getattr(self, "_warned", False):
+            log.debug("%s; blurb written by the %r summariser", why, self.fallback_name)
+            return
+        self._warned = True
+        log.warning("%s; blurbs are written by the offline %r summariser instead "
+                    "(summarize.llm.fallback)", why, self.fallback_name)
+
+    def _fallback_summary(self, article: Article) -> str:
+        """Return the fallback summariser's blurb (built on first use; ConfigError if unknown)."""
+        if self._fallback is None:
+            from . import make_summarizer       # the plugin loader; imported late (it lists us)
+
+            self._fallback = make_summarizer(self.section, self.fallback_name)
+        return self._fallback.summarize(article)
+
     def _post(self, payload: dict) -> dict:
         """Return the endpoint's JSON answer; raise SourceError (ConfigError for refused credentials)."""
         headers = {"Accept": "application/json"}
@@ -71,8 +112,10 @@ class LLMSummarizer(Summarizer):
             resp = self._session.post(self.endpoint, json=payload, headers=headers,
                                       timeout=self.timeout)
         except requests.Timeout as err:
+            self._down = "timeout"
             raise SourceError(f"{where} did not answer within {self.timeout:g} s") from err
         except requests.RequestException as err:
+            self._down = "unreachable"
             raise SourceError(f"{where} cannot be reached: {type(err).__name__}") from err
         if resp.status_code in (401, 403):
             # Every article would fail the same way: this is configuration, not one bad article.
