@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,9 @@ def test_only_changes_that_reach_the_render_make_it_stale(built):
     config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 0.0", "rate_per_second = 50.0"),
                       encoding="utf-8")
     assert "would go to" in built.run("send", "w1", "--dry-run").stdout   # comments, delivery: not stale
-    config.write_text(config.read_text(encoding="utf-8").replace('name = "The Orbit Weekly"', 'name = "Orbit"'),
-                      encoding="utf-8")
+    text = config.read_text(encoding="utf-8")
+    assert re.search(r'(?m)^name = "', text)                   # the [newsletter] name, as init wrote it
+    config.write_text(re.sub(r'(?m)^name = ".*"', 'name = "Orbit"', text, count=1), encoding="utf-8")
     assert "the [newsletter] settings" in built.run("send", "w1", "--dry-run", code=1).output
     built.run("build", "w1")
     template = built.root / "templates" / "digest.txt.j2"
