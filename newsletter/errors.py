@@ -11,6 +11,8 @@ messages and status codes. Each carries its context as attributes, not only in i
     │   └── TokenError       a link token forged, altered, expired or not ours
     ├── ScheduleError        a time, job or issue cannot be scheduled as asked
     ├── SendStopped          a run stopped as asked (signal, shutdown); it resumes later
+    ├── QueueError           the send queue (workers on PostgreSQL) cannot do what was asked
+    │   └── ChunkBusy        a chunk is being sent by another worker right now (.chunk_id)
     └── DeliveryError        one message failed (.recipient, .reply)
         ├── RecipientRejected        permanent for this address: suppressed
         ├── TransientDeliveryError   retried with backoff (.retry_after)
@@ -75,6 +77,18 @@ class SendStopped(NewsletterError):
     def __init__(self, message: str, issue_id: str | None = None):
         super().__init__(message)
         self.issue_id = issue_id
+
+
+class QueueError(NewsletterError):
+    """The send queue cannot do what was asked: no queue schema, a chunk or issue in the wrong state."""
+
+
+class ChunkBusy(QueueError):
+    """A chunk of ledger rows is being sent by another worker right now (its lock is held)."""
+
+    def __init__(self, message: str, chunk_id: int | None = None):
+        super().__init__(message)
+        self.chunk_id = chunk_id
 
 
 class DeliveryError(NewsletterError):

@@ -26,7 +26,9 @@ from ..errors import DeliveryError
 from ..ledger import STATES, Ledger
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
-from ..pipeline import send_issue, send_test
+from ..pipeline import follow_send, send_issue, send_test
+from ..queue.enqueue import QueuedSend
+from ..queue.progress import SendProgress
 from .common import AppContext, pass_app, say, warn
 from .group import cli
 
@@ -114,6 +116,60 @@ def print_summary(report: SendReport) -> None:
                             f"`newsletter send {report.issue_id}` again to resume")
 
 
+def print_queued(report: QueuedSend, wait: bool) -> None:
+    """Print what handing a send to the workers did."""
+    if not report.enqueued and not report.open_chunks:
+        say(f"nothing to send: issue {report.issue_id} went to everyone on list {report.list_name!r} "
+            f"({report.counts.get('sent', 0)} sent)")
+        return
+    more = f"; {report.open_chunks} chunks were queued or running already" if report.open_chunks else ""
+    say(f"issue {report.issue_id} to {report.list_name!r}: queued {report.enqueued} of {report.chunks} chunks "
+        f"({report.enqueued_rows} messages) for the workers{more}")
+    if not wait:
+        say(f"`newsletter worker` sends them; `newsletter send {report.issue_id} --wait` or "
+            f"`newsletter status {report.issue_id}` follows the send")
+
+
+def _chunk_line(progress: SendProgress) -> str:
+    """Return "chunks: 2 running, 1 queued, 5 done" for a send."""
+    return "chunks: " + ", ".join(f"{n} {state}" for state, n in sorted(progress.chunks.items()))
+
+
+def follow(config, issue_id: str, list_name: str | None) -> None:  # noqa: ANN001 - Config
+    """Follow a queued send until no chunk waits or runs; raise DeliveryError when it halted."""
+    started = time.monotonic()
+    first: list[int] = []
+    last = [0.0]
+
+    def show(progress: SendProgress, counts: dict[str, int]) -> None:
+        """Print a progress line every PLAIN_EVERY seconds."""
+        done = sum(counts.values()) - counts["pending"] - counts["sending"]
+        if not first:
+            first.append(done)
+        now = time.monotonic()
+        if now - last[0] < PLAIN_EVERY and not progress.finished:
+            return
+        last[0] = now
+        total = sum(counts.values())
+        rate = (done - first[0]) / (now - started) if now > started else 0.0
+        running = sum(len(w.running) for w in progress.workers)
+        click.echo(f"done {done}/{total} ({100 * done // max(total, 1)}%), {rate:,.0f} msg/s; "
+                   f"{_chunk_line(progress)}; {running} chunks on workers now", err=True)
+
+    progress = follow_send(config, issue_id, list_name=list_name, on_progress=show)
+    if progress is None:
+        return
+    counts = Ledger(get_engine(config)).counts(issue_id, progress.list_name)
+    state = Ledger(get_engine(config)).issue_state(issue_id)
+    say(f"issue {issue_id} to {progress.list_name!r}: " + ", ".join(f"{counts[k]} {k}" for k in STATES if counts[k])
+        + f" in {time.monotonic() - started:.1f}s; issue is {state}")
+    for problem in progress.problems:
+        warn(problem)
+    if progress.halted:
+        raise DeliveryError(f"the workers stopped this send: {progress.halted}; fix the cause and run "
+                            f"`newsletter send {issue_id}` again to resume")
+
+
 @cli.command()
 @click.argument("issue_id")
 @click.option("--list", "list_name", default=None, help="The subscriber list (default: delivery.default_list).")
@@ -122,9 +178,11 @@ def print_summary(report: SendReport) -> None:
               help="Send one test copy ([TEST] in the subject) to ADDRESS, outside the ledger.")
 @click.option("--retry-unknown", is_flag=True,
               help="Also resend messages whose fate is unknown after a crash (may duplicate them).")
+@click.option("--wait", is_flag=True,
+              help="With [queue] enabled: follow the workers until the send is done.")
 @pass_app
 def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, to_address: str | None,
-         retry_unknown: bool) -> None:
+         retry_unknown: bool, wait: bool) -> None:
     """Send the built issue ISSUE_ID to everyone on the list who has not had it yet."""
     config = app.config
     if to_address is not None:
@@ -137,6 +195,14 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown, dry_run=True)
         say(f"dry run: {report.would_send} messages ({report.would_send_bytes / 1e6:.1f} MB) would go to "
             f"list {report.list_name!r}; nothing was sent")
+        return
+    if config.queue.enabled:
+        queued = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown)
+        assert isinstance(queued, QueuedSend)
+        print_queued(queued, wait)
+        if wait and (queued.enqueued or queued.open_chunks):
+            with _sigterm_stops():
+                follow(config, issue_id, queued.list_name)
         return
     with sending_progress() as progress, _sigterm_stops():
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown,
@@ -172,3 +238,24 @@ def status(app: AppContext, issue_id: str, list_name: str | None) -> None:
                 shown += 1
         if counts["unknown"] > shown:
             say(f"  ... and {counts['unknown'] - shown} more")
+    if app.config.queue.enabled:
+        _queue_status(app, issue_id, list_name)
+
+
+def _queue_status(app: AppContext, issue_id: str, list_name: str | None) -> None:
+    """Print the workers' part in the send: chunks per state and per-worker progress."""
+    from ..queue.progress import queued_lists, send_progress
+
+    engine = get_engine(app.config)
+    for name in ([list_name] if list_name else queued_lists(engine, issue_id)):
+        progress = send_progress(engine, issue_id, name)
+        if progress is None:
+            continue
+        say(f"queue (list {name}): {_chunk_line(progress)}")
+        for w in progress.workers:
+            now = "; ".join(f"chunk {seq}: {done}/{rows}" for seq, done, rows in w.running) or "idle"
+            say(f"  worker {w.worker}: {w.chunks_done} chunks done ({w.rows_done} rows); now {now}")
+        if progress.halted:
+            say(f"  halted: {progress.halted} (`newsletter send {issue_id}` resumes it)")
+        for problem in progress.problems:
+            say(f"  {problem}")
