@@ -292,7 +292,7 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
     outcome = ChunkOutcome(ChunkState.HELD, report, queued.halted)
     if not queued.halted:
         started, halt = time.monotonic(), threading.Event()
-        with chunk_lock(engine, job.issue_id, job.chunk_id, keepalive=config.queue.heartbeat_seconds):
+        with chunk_lock(engine, job.issue_id, job.chunk_id, keepalive=config.queue.stalled_seconds / 4):
             chunks.set_chunk(engine, job.chunk_id, ChunkState.RUNNING, worker_id=worker_id, worker=worker)
             limiter = SharedRateLimiter(engine, rate_key(config), config.delivery.rate_per_second)
             factory = MessageFactory(queued.rendered, config, list_name=job.list_name)

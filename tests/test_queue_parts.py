@@ -158,3 +158,30 @@ def test_workers_command_without_the_queue_says_so(tmp_path):
     build_config(tmp_path, write=True)
     result = CliRunner().invoke(cli, ["--config", str(Path(tmp_path) / "config.toml"), "workers"])
     assert result.exit_code == 1 and "the send queue is off" in result.output
+
+
+@pytest.mark.postgres
+def test_a_chunk_locked_elsewhere_is_not_sent_until_released(tmp_path, pg_url):
+    from newsletter.delivery.lock import chunk_lock
+
+    cfg_file = write_config(tmp_path, pg_url, queue="chunk_size = 50")
+    config = populate(cfg_file, 100)
+    engine = get_engine(config)
+    send_issue(config, "w1")
+    with engine.connect() as conn:
+        first, second = conn.execute(select(queue_chunks).order_by(queue_chunks.c.seq)).all()
+    workers = Workers(cfg_file)
+    try:
+        # As if a worker thought dead still ran chunk 1: its session holds the chunk's lock.
+        with chunk_lock(engine, "w1", first.id):
+            workers.start(1)
+            wait_for(lambda: Ledger(engine).counts("w1")["sent"] == 50, 30, "chunk 2", workers.output)
+            wait_for(lambda: "is being sent by another worker; trying again" in workers.output(), 10,
+                     "the worker to find chunk 1 busy", workers.output)
+            assert Ledger(engine).claimable("w1", "default", rows=(first.first_row, first.last_row)) == 50
+        wait_for(lambda: open_chunks(engine, "w1") == 0, 30, "chunk 1 after the lock was released",
+                 workers.output)
+    finally:
+        workers.stop()
+    assert Ledger(engine).counts("w1")["sent"] == 100 and Ledger(engine).issue_state("w1") == "sent"
+    dispose_engines()

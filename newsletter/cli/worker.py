@@ -8,6 +8,7 @@ import logging
 import click
 
 from ..db import get_engine
+from ..errors import ConfigError
 from ..pipeline import upgrade_database
 from ..queue.app import require_queue
 from ..queue.progress import live_workers, queue_counts
@@ -33,8 +34,10 @@ def _quiet_procrastinate() -> None:
 @pass_app
 def worker(app: AppContext, concurrency: int | None, queues: tuple[str, ...]) -> None:
     """Send queued chunks until stopped (SIGINT/SIGTERM); run one or more on any host."""
-    from ..worker.run import run_worker
-
+    try:
+        from ..worker.run import run_worker
+    except ImportError as err:
+        raise ConfigError(f"`newsletter worker` needs procrastinate (pip install 'newsletter[queue]'): {err}") from err
     _quiet_procrastinate()
     run_worker(app.config, concurrency=concurrency, queues=[q for arg in queues for q in arg.split(",") if q])
 
