@@ -311,7 +311,7 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
                 raise
             else:
                 report.elapsed = time.monotonic() - started
-                outcome.state, outcome.detail = ChunkState.DONE, _chunk_summary(report)
+                outcome.state, outcome.detail = ChunkState.DONE, chunks.summary(report)
                 if report.paused:
                     outcome.state, outcome.detail = ChunkState.PAUSED, report.paused
                     chunks.halt_send(engine, job.issue_id, job.list_name, f"paused: {report.paused}")
@@ -320,15 +320,6 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
         # The last chunk to end marks the issue sent when no row is open (the ledger decides).
         report.state = ledger.finish(job.issue_id, job.list_name)
     return outcome
-
-
-def _chunk_summary(report: "SendReport") -> str:
-    """Return one line of what a chunk run did."""
-    parts = [f"{report.sent} sent"] + [f"{getattr(report, k)} {k}" for k in ("bounced", "deferred", "failed", "skipped")
-                                       if getattr(report, k)]
-    if report.recovered_unknown:
-        parts.append(f"{report.recovered_unknown} unknown (in flight in a run that died)")
-    return ", ".join(parts) + f" in {report.elapsed:.1f}s"
 
 
 def follow_send(config: Config, issue_id: str, *, list_name: str | None = None, every: float = 1.0,
@@ -340,21 +331,10 @@ def follow_send(config: Config, issue_id: str, *, list_name: str | None = None, 
     Returns None when the issue was never queued for the list; stops early when halt is set.
     """
     from .db import get_engine
-    from .ledger import Ledger
-    from .queue.progress import send_progress
+    from .queue.progress import follow
 
-    list_name = list_name or config.delivery.default_list
-    engine = get_engine(config)
-    ledger = Ledger(engine)
-    halt = halt or threading.Event()
-    while True:
-        progress = send_progress(engine, issue_id, list_name)
-        if progress is None:
-            return None
-        if on_progress is not None:
-            on_progress(progress, ledger.counts(issue_id, list_name))
-        if progress.finished or halt.wait(every):
-            return progress
+    return follow(get_engine(config), issue_id, list_name or config.delivery.default_list, every=every,
+                  on_progress=on_progress, halt=halt)
 
 
 def upgrade_database(config: Config) -> tuple["UpgradeReport", list[str]]:

@@ -185,3 +185,19 @@ def test_a_chunk_locked_elsewhere_is_not_sent_until_released(tmp_path, pg_url):
         workers.stop()
     assert Ledger(engine).counts("w1")["sent"] == 100 and Ledger(engine).issue_state("w1") == "sent"
     dispose_engines()
+
+
+@pytest.mark.postgres
+def test_a_scheduled_send_is_handed_to_the_workers(tmp_path, pg_url):
+    from newsletter.schedule import jobs
+    from newsletter.schedule.records import JobRecord, engine_for, get_job, save_job
+
+    cfg_file = write_config(tmp_path, pg_url, queue="chunk_size = 4")
+    config = populate(cfg_file, 10)
+    save_job(engine_for(config), JobRecord("send-w1", "send", "w1", "", "", "", time.time(), "scheduled", ""))
+    jobs.send_job(str(cfg_file), "w1", "", "send-w1")
+    record = get_job(engine_for(config), "send-w1")
+    assert record.state == "done" and record.detail.startswith("3 chunks (10 messages) queued for the workers")
+    assert open_chunks(get_engine(config), "w1") == 3
+    assert Ledger(get_engine(config)).counts("w1")["pending"] == 10        # nothing sent by the scheduler
+    dispose_engines()

@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -15,6 +16,9 @@ from ..db import utcnow, write_transaction
 from ..errors import QueueError
 from ..models import ChunkState, Rendered
 from .tables import queue_chunks, queue_sends
+
+if TYPE_CHECKING:
+    from ..delivery.send import SendReport
 
 _C, _Q = queue_chunks, queue_sends
 WATCH_EVERY = 0.2          # seconds between looks at the worker's stop request
@@ -75,6 +79,15 @@ def unfinished_chunks(engine: Engine, issue_id: str, list_name: str) -> int:
             _C.c.state.in_((ChunkState.QUEUED, ChunkState.RUNNING)))).scalar_one())
 
 
+def summary(report: "SendReport") -> str:
+    """Return one line of what a chunk run did ("1000 sent, 2 bounced in 3.1s")."""
+    parts = [f"{report.sent} sent"] + [f"{getattr(report, k)} {k}" for k in ("bounced", "deferred", "failed", "skipped")
+                                       if getattr(report, k)]
+    if report.recovered_unknown:
+        parts.append(f"{report.recovered_unknown} unknown (in flight in a run that died)")
+    return ", ".join(parts) + f" in {report.elapsed:.1f}s"
+
+
 def halt_send(engine: Engine, issue_id: str, list_name: str, reason: str) -> None:
     """Stop every chunk of a send (running ones at their next safe point); `send` clears it."""
     with write_transaction(engine) as conn:
@@ -120,4 +133,4 @@ def watch(engine: Engine, job: ChunkJob, halt: threading.Event, should_stop: Cal
         thread.join()
 
 
-__all__ = ["ChunkJob", "QueuedRender", "load_send", "set_chunk", "halt_send", "halted", "unfinished_chunks", "watch", "ChunkState"]
+__all__ = ["ChunkJob", "QueuedRender", "load_send", "set_chunk", "halt_send", "halted", "unfinished_chunks", "summary", "watch", "ChunkState"]

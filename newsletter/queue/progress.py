@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Callable
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +15,7 @@ from sqlalchemy import and_, column, delete, func, insert, select, table, text
 from sqlalchemy.engine import Engine
 
 from ..db import as_utc, deliveries, utcnow, write_transaction
+from ..ledger import Ledger
 from ..models import ChunkState, DeliveryState
 from . import schema
 from .app import CHUNK_TASK
@@ -104,6 +107,24 @@ def send_progress(engine: Engine, issue_id: str, list_name: str) -> SendProgress
             w.rows_done += r.rows
     progress.workers = sorted(by_worker.values(), key=lambda w: w.worker)
     return progress
+
+
+def follow(engine: Engine, issue_id: str, list_name: str, *, every: float = 1.0,
+           on_progress: Callable[[SendProgress, dict[str, int]], None] | None = None,
+           halt: threading.Event | None = None) -> SendProgress | None:
+    """Poll a queued send every `every` seconds until no chunk waits or runs (or halt is set);
+    return its last SendProgress, None when it was never queued. on_progress gets each progress
+    and the ledger's rows per state."""
+    ledger = Ledger(engine)
+    halt = halt or threading.Event()
+    while True:
+        progress = send_progress(engine, issue_id, list_name)
+        if progress is None:
+            return None
+        if on_progress is not None:
+            on_progress(progress, ledger.counts(issue_id, list_name))
+        if progress.finished or halt.wait(every):
+            return progress
 
 
 def queued_lists(engine: Engine, issue_id: str) -> list[str]:
