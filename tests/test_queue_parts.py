@@ -201,3 +201,21 @@ def test_a_scheduled_send_is_handed_to_the_workers(tmp_path, pg_url):
     assert open_chunks(get_engine(config), "w1") == 3
     assert Ledger(get_engine(config)).counts("w1")["pending"] == 10        # nothing sent by the scheduler
     dispose_engines()
+
+
+@pytest.mark.postgres
+def test_the_queue_schema_knows_its_procrastinate_version(tmp_path, pg_url):
+    from newsletter.errors import QueueError
+    from newsletter.queue import schema
+
+    assert [p.name[:8] for p in schema.pending_migrations((3, 3, 0))] == ["03.04.00", "03.04.00"]
+    assert schema.pending_migrations(schema.installed_version()) == []
+    engine = get_engine(build_config(tmp_path, database={"url": pg_url}))
+    schema.ensure(engine)
+    with engine.begin() as conn:
+        assert schema.schema_version(conn) == schema.installed_version()
+        conn.exec_driver_sql("COMMENT ON TABLE procrastinate_jobs IS 'procrastinate 3.3.0'")
+    schema._checked.clear()                 # as a new process would
+    with pytest.raises(QueueError, match="run `newsletter db upgrade`"):
+        schema.ensure(engine)
+    dispose_engines()
