@@ -214,6 +214,16 @@ class WebhooksSection:
 
 
 @dataclass(frozen=True)
+class QueueSection:
+    enabled: bool = False                                  # send through workers (PostgreSQL only)
+    name: str = "newsletter"                               # the Procrastinate queue of send chunks
+    chunk_size: int = 1000                                 # ledger rows per chunk (one job)
+    concurrency: int = 1                                   # chunks one worker sends at once
+    heartbeat_seconds: float = 5.0                         # how often a worker says it is alive
+    stalled_seconds: float = 30.0                          # silence after which a worker is dead
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSection = field(default_factory=NewsletterSection)
     paths: PathsSection = field(default_factory=PathsSection)
@@ -228,6 +238,7 @@ class Config:
     web: WebSection = field(default_factory=WebSection)
     bounces: BouncesSection = field(default_factory=BouncesSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
+    queue: QueueSection = field(default_factory=QueueSection)
     root: Path = Path(".")                                 # folder of the config file
     path: Path | None = None                               # the config file itself
 
@@ -283,13 +294,37 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
             raise ConfigError(f"{cfg_path}: cannot read: {err}") from err
     root = cfg_path.resolve().parent
     cfg = _build(Config, data, str(cfg_path), "", root)
+    _check_queue(cfg.queue, cfg.database.url, str(cfg_path))
     return dataclasses.replace(cfg, root=root, path=cfg_path.resolve())
 
 
 def config_from_dict(data: dict[str, Any], root: Path) -> Config:
     """Build a Config from an already-parsed mapping (tests, scaffolding); paths relative to root."""
     cfg = _build(Config, data, "<config>", "", root.resolve())
+    _check_queue(cfg.queue, cfg.database.url, "<config>")
     return dataclasses.replace(cfg, root=root.resolve())
+
+
+def is_postgres_url(url: str) -> bool:
+    """Return True when a database URL names PostgreSQL (postgresql:// or postgresql+driver://)."""
+    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def _check_queue(queue: QueueSection, url: str, where: str) -> None:
+    """Check the [queue] table's values; raises ConfigError naming the key."""
+    if queue.chunk_size < 1:
+        raise ConfigError(f"{where}: 'queue.chunk_size' must be at least 1, got {queue.chunk_size}")
+    if queue.concurrency < 1:
+        raise ConfigError(f"{where}: 'queue.concurrency' must be at least 1, got {queue.concurrency}")
+    if not queue.name.strip():
+        raise ConfigError(f"{where}: 'queue.name' must not be empty")
+    if queue.heartbeat_seconds <= 0 or queue.stalled_seconds < 2 * queue.heartbeat_seconds:
+        raise ConfigError(f"{where}: 'queue.stalled_seconds' ({queue.stalled_seconds:g}) must be at least twice "
+                          f"'queue.heartbeat_seconds' ({queue.heartbeat_seconds:g}), which must be positive")
+    if queue.enabled and not is_postgres_url(url):
+        # Procrastinate runs on PostgreSQL only (SKIP LOCKED, LISTEN/NOTIFY, advisory locks).
+        raise ConfigError(f"{where}: 'queue.enabled' needs a PostgreSQL 'database.url' "
+                          "(postgresql+psycopg://…); SQLite sends from one process: set enabled = false")
 
 
 _HIDDEN = {"root", "path"}

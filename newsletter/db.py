@@ -28,6 +28,7 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    func,
     insert,
     select,
 )
@@ -164,6 +165,11 @@ meta = Table(
 # of issues sent before then name the address itself (see web/links.py, signing.legacy_link_days).
 OPAQUE_LINKS_SINCE = "opaque_links_since"
 
+# The newest revision in newsletter/migrations/versions: a database there needs no upgrade.
+# A new revision sets this too (tests/test_migrations.py checks that they agree).
+SCHEMA_HEAD = "0003"
+SCHEMA_LOCK = 0x6E6C5F736368656D          # PostgreSQL advisory lock: one process creates a new schema
+
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -175,13 +181,22 @@ def get_engine(config: "Config") -> Engine:
 
 
 def engine_for_url(url: str) -> Engine:
-    """Return the cached Engine for url, creating the database and tables first; raises ConfigError."""
+    """Return the cached Engine for url; raises ConfigError.
+
+    A new, empty database gets every schema revision first; one at an older revision (or made
+    before revisions existed) raises ConfigError asking for `newsletter db upgrade`.
+    """
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
             engine = _create(url)
             _engines[url] = engine
         return engine
+
+
+def unchecked_engine(url: str) -> Engine:
+    """Return a new Engine for url without looking at its schema (for `db upgrade`); dispose it after."""
+    return _create(url, check=False)
 
 
 def dispose_engines() -> None:
@@ -192,7 +207,7 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-def _create(url: str) -> Engine:
+def _create(url: str, *, check: bool = True) -> Engine:
     """Build, configure and check one Engine; raises ConfigError naming the (password-free) URL."""
     try:
         parsed = make_url(url)
@@ -212,12 +227,20 @@ def _create(url: str) -> Engine:
     if is_sqlite:
         _configure_sqlite(engine)
     try:
-        create_tables(engine, metadata)
-        remember(engine, OPAQUE_LINKS_SINCE, utcnow().isoformat())
+        if check:
+            ensure_schema(engine, shown)
+        else:
+            with engine.connect():
+                pass
+        if check:
+            remember(engine, OPAQUE_LINKS_SINCE, utcnow().isoformat())
     except exc.SQLAlchemyError as err:
         engine.dispose()
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise ConfigError(f"database.url {shown}: cannot open the database: {reason}") from err
+    except ConfigError:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -261,6 +284,35 @@ def recall(engine: Engine, key: str) -> str | None:
     """Return the value stored under key in newsletter_meta, or None."""
     with engine.connect() as conn:
         return conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
+
+def ensure_schema(engine: Engine, shown: str) -> None:
+    """Create a new database's schema (every revision); raise ConfigError when a used one is not at head.
+
+    Raises SQLAlchemyError when the database refuses. Two processes opening a new database at
+    once are serialised (SQLite: the write lock; PostgreSQL: an advisory lock), and the second
+    finds the schema made.
+    """
+    from .migrate import schema_state, upgrade
+
+    with engine.connect() as conn:
+        state = schema_state(conn)
+    if state.empty:
+        with write_transaction(engine) as conn:
+            if not is_sqlite(engine):
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
+            state = schema_state(conn)
+            if state.empty:
+                log.debug("new database %s: creating its schema", shown)
+                upgrade(conn, SCHEMA_HEAD)
+                return
+    if state.version == SCHEMA_HEAD:
+        return
+    if state.version is None:
+        why = "it was made by newsletter 0.1, before schema versions"
+    else:
+        why = f"its schema is at revision {state.version}, this version of newsletter needs {SCHEMA_HEAD}"
+    raise ConfigError(f"database {shown}: {why}: run `newsletter db upgrade` (back it up first)")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -16,6 +16,8 @@ messages and status codes. Each carries its context as attributes, not only in i
     ├── SendPaused           complaints paused a list's scheduled sends (.list_name, .issue_id)
     ├── FeedbackError        a bounce/complaint report or webhook body cannot be read (.source)
     │   └── SignatureError   a webhook's credentials or signature are missing or wrong
+    ├── QueueError           the send queue (workers on PostgreSQL) cannot do what was asked
+    │   └── ChunkBusy        a chunk is being sent by another worker right now (.chunk_id)
     └── DeliveryError        one message failed (.recipient, .reply)
         ├── RecipientRejected        permanent for this address: suppressed
         ├── TransientDeliveryError   retried with backoff (.retry_after)
@@ -134,6 +136,18 @@ class SignatureError(FeedbackError):
     def __init__(self, message: str, source: str | None = None, missing: bool = False):
         super().__init__(message, source)
         self.missing = missing
+
+
+class QueueError(NewsletterError):
+    """The send queue cannot do what was asked: no queue schema, a chunk or issue in the wrong state."""
+
+
+class ChunkBusy(QueueError):
+    """A chunk of ledger rows is being sent by another worker right now (its lock is held)."""
+
+    def __init__(self, message: str, chunk_id: int | None = None):
+        super().__init__(message)
+        self.chunk_id = chunk_id
 
 
 class DeliveryError(NewsletterError):

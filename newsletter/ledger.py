@@ -138,24 +138,28 @@ class Ledger:
         transaction; later calls change nothing, so subscribers who join later do not get an old
         issue by a re-run. Raises SubscriberError when the list has no active subscriber.
         """
-        now = utcnow()
         with write_transaction(self.engine) as conn:
-            if conn.execute(select(_I.c.id).where(_I.c.id == issue_id, _I.c.list == list_name)).first():
-                return self._count(conn, issue_id, list_name)
-            active = conn.execute(select(func.count()).select_from(_S).where(
-                _S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE)).scalar_one()
-            if not active:
-                raise SubscriberError(f"list {list_name!r} has no active subscriber: nothing to send")
-            conn.execute(insert(_I).values(id=issue_id, list=list_name, state=IssueState.SENDING, started_at=now))
-            source = select(
-                literal(issue_id), _S.c.list, _S.c.id, _S.c.email, literal(DeliveryState.PENDING.value),
-                literal(0, Integer), literal(""), literal(""), literal(""),
-                literal(now, DateTime(timezone=True)),
-            ).where(_S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE).order_by(_S.c.id)
-            conn.execute(insert(_D).from_select(
-                ["issue_id", "list", "subscriber_id", "email", "status", "attempts", "message_id",
-                 "provider_id", "reply", "updated_at"], source))
-            n = self._count(conn, issue_id, list_name)
+            return self.plan_in(conn, issue_id, list_name)
+
+    def plan_in(self, conn: Connection, issue_id: str, list_name: str) -> int:
+        """plan() inside the caller's write transaction on conn (the queue plans and enqueues in one)."""
+        now = utcnow()
+        if conn.execute(select(_I.c.id).where(_I.c.id == issue_id, _I.c.list == list_name)).first():
+            return self._count(conn, issue_id, list_name)
+        active = conn.execute(select(func.count()).select_from(_S).where(
+            _S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE)).scalar_one()
+        if not active:
+            raise SubscriberError(f"list {list_name!r} has no active subscriber: nothing to send")
+        conn.execute(insert(_I).values(id=issue_id, list=list_name, state=IssueState.SENDING, started_at=now))
+        source = select(
+            literal(issue_id), _S.c.list, _S.c.id, _S.c.email, literal(DeliveryState.PENDING.value),
+            literal(0, Integer), literal(""), literal(""), literal(""),
+            literal(now, DateTime(timezone=True)),
+        ).where(_S.c.list == list_name, _S.c.status == SubscriberStatus.ACTIVE).order_by(_S.c.id)
+        conn.execute(insert(_D).from_select(
+            ["issue_id", "list", "subscriber_id", "email", "status", "attempts", "message_id",
+             "provider_id", "reply", "updated_at"], source))
+        n = self._count(conn, issue_id, list_name)
         log.info("issue %s: %d recipients in list %s", issue_id, n, list_name)
         return n
 
@@ -176,24 +180,42 @@ class Ledger:
                         issue_id, result.rowcount)
         return result.rowcount
 
-    def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool):
-        """Return the select of claimable rows after after_id, joined with their subscribers."""
-        return (select(_D.c.id, _D.c.subscriber_id, _D.c.email, _S.c.name, _FIELDS_RAW, _S.c.status)
-                .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
-                .where(_D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
-                       _D.c.status.in_(_claimable(retry_unknown)))
-                .order_by(_D.c.id).limit(limit))
+    def recover_range(self, issue_id: str, list_name: str, rows: tuple[int, int]) -> int:
+        """recover() for one queue chunk: rows of (issue_id, list_name) with ids in the inclusive
+        range rows left "sending" become "unknown"; return how many. Only the chunk's one runner
+        may call it (its lock held): other chunks' rows may be on the wire right now."""
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(update(_D).where(
+                _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id.between(*rows),
+                _D.c.status == DeliveryState.SENDING).values(
+                    status="unknown", updated_at=utcnow(),
+                    reply="in flight when an earlier run stopped: may or may not have arrived"))
+        if result.rowcount:
+            log.warning("issue %s: %d messages were in flight when an earlier run of rows %d-%d stopped "
+                        "(now unknown)", issue_id, result.rowcount, *rows)
+        return result.rowcount
+
+    def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool,
+                until_id: int | None = None):
+        """Return the select of claimable rows after after_id (up to until_id), joined with their subscribers."""
+        query = (select(_D.c.id, _D.c.subscriber_id, _D.c.email, _S.c.name, _FIELDS_RAW, _S.c.status)
+                 .select_from(_D.outerjoin(_S, _S.c.id == _D.c.subscriber_id))
+                 .where(_D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
+                        _D.c.status.in_(_claimable(retry_unknown)))
+                 .order_by(_D.c.id).limit(limit))
+        return query if until_id is None else query.where(_D.c.id <= until_id)
 
     def claim(self, issue_id: str, list_name: str, *, after_id: int, limit: int,
-              retry_unknown: bool = False) -> tuple[list[Claimed], int, int]:
+              retry_unknown: bool = False, until_id: int | None = None) -> tuple[list[Claimed], int, int]:
         """Claim up to limit rows after after_id (pending → sending, attempts + 1) in one transaction.
 
+        until_id, when given, is the last row id that may be claimed (a queue chunk's end).
         Returns (claimed rows, rows skipped because the subscriber left, id of the last row looked
         at, or after_id when none). Skipped rows are marked "skipped" in the same transaction.
         """
         claimable = _claimable(retry_unknown)
         with write_transaction(self.engine) as conn:
-            rows = conn.execute(self._select(issue_id, list_name, after_id, limit, retry_unknown)).all()
+            rows = conn.execute(self._select(issue_id, list_name, after_id, limit, retry_unknown, until_id)).all()
             if not rows:
                 return [], 0, after_id
             last = rows[-1][0]
@@ -293,12 +315,16 @@ class Ledger:
                 out[status] = int(n)
         return out
 
-    def claimable(self, issue_id: str, list_name: str, retry_unknown: bool = False) -> int:
-        """Return how many rows of (issue_id, list_name) a run would try to send."""
+    def claimable(self, issue_id: str, list_name: str, retry_unknown: bool = False,
+                  rows: tuple[int, int] | None = None) -> int:
+        """Return how many rows of (issue_id, list_name) a run would try to send (only ids in rows,
+        an inclusive (first, last) range, when given)."""
+        query = select(func.count()).select_from(_D).where(
+            _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.status.in_(_claimable(retry_unknown)))
+        if rows is not None:
+            query = query.where(_D.c.id.between(*rows))
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(_D).where(
-                _D.c.issue_id == issue_id, _D.c.list == list_name,
-                _D.c.status.in_(_claimable(retry_unknown)))).scalar_one())
+            return int(conn.execute(query).scalar_one())
 
     def rows(self, issue_id: str, status: str, limit: int = 100,
              list_name: str | None = None) -> list[tuple[str, str, str]]:

@@ -70,6 +70,19 @@ class IssueState(StrEnum):
     SENT = "sent"
 
 
+class ChunkState(StrEnum):
+    """A chunk of an issue's ledger rows sent by the workers: queued → running → done, or paused
+    (too many failures), failed (the backend or config stopped it), held (not run: its issue was
+    paused or failed in another chunk). `newsletter send` queues the unfinished ones again."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    PAUSED = "paused"
+    FAILED = "failed"
+    HELD = "held"
+
+
 class JobState(StrEnum):
     """A scheduled job: send jobs scheduled → running → done | failed, or missed, cancelled;
     the automatic digest's job is active until cancelled."""

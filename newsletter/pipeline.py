@@ -28,7 +28,11 @@ from .models import Issue, Rendered
 if TYPE_CHECKING:
     from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
+    from .migrate import UpgradeReport
     from .models import Delivery
+    from .queue.chunks import ChunkJob
+    from .queue.enqueue import QueuedSend
+    from .queue.progress import SendProgress
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +269,7 @@ def rebuild_for_send(config: Config, issue_id: str) -> BuildReport | None:
 
 def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, retry_unknown: bool = False,
                dry_run: bool = False, progress: Progress | None = None,
-               halt: threading.Event | None = None) -> "SendReport":
+               halt: threading.Event | None = None) -> "SendReport | QueuedSend":
     """Send the saved render of issue_id to every active subscriber of the list not yet sent to.
 
     Returns a SendReport. Raises IssueError (never built, being sent elsewhere), StaleRender (the
@@ -273,7 +277,12 @@ def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, r
     SubscriberError (unknown or empty list), ConfigError (the backend cannot connect or log in:
     raised before any row is claimed), DeliveryError (the backend failed in a way that stops the
     run; what went out is recorded) and SendStopped when halt (or SIGINT/SIGTERM) stopped it part-way.
+
+    With [queue] enabled (and not a dry run) nothing is sent here: the send is handed to the
+    workers (enqueue_issue) and a QueuedSend is returned.
     """
+    if config.queue.enabled and not dry_run:
+        return enqueue_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown)
     from .backends.base import make_backend
     from .db import get_engine
     from .delivery import send
@@ -302,6 +311,142 @@ def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, r
                 send.deliver(report, ledger, backend, factory, config.delivery,
                              retry_unknown=retry_unknown, progress=progress, halt=halt)
     return send.finish_report(report, ledger, started)
+
+
+# -- several senders: the send handed to queue workers, chunk by chunk ------------------------------
+
+def enqueue_issue(config: Config, issue_id: str, *, list_name: str | None = None,
+                  retry_unknown: bool = False) -> "QueuedSend":
+    """Plan issue_id's rows for the list and queue them as chunks for the workers, in one transaction.
+
+    The render `build` froze is stored in the database with them, so a worker on any host sends
+    the same bytes. Returns a QueuedSend; raises IssueError (never built, a single-process send
+    of it is running), StaleRender (changed since `build`), SubscriberError (unknown or empty list), QueueError, ConfigError.
+    """
+    from .db import get_engine
+    from .ledger import Ledger
+    from .queue.enqueue import enqueue_send
+    from .render.saved import load_rendered
+    from .subscribers import SubscriberStore
+
+    list_name = list_name or config.delivery.default_list
+    rendered = load_rendered(config.paths.state, issue_id)
+    engine = get_engine(config)
+    ledger = Ledger(engine)
+    check_current(config, issue_id, frozen=ledger.is_frozen(issue_id))
+    if list_name not in ledger.lists_of(issue_id):
+        SubscriberStore(engine).require_list(list_name)
+    return enqueue_send(engine, config, rendered, issue_id, list_name, retry_unknown=retry_unknown)
+
+
+@dataclass
+class ChunkOutcome:
+    """What one run of a chunk did: the chunk's state afterwards and the send report of its rows."""
+
+    state: str                   # models.ChunkState
+    report: "SendReport"
+    detail: str = ""
+
+
+def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker: str,
+               should_stop: Callable[[], bool] = lambda: False) -> ChunkOutcome:
+    """Send one chunk of a queued send through the same send loop, backend and ledger as `send`.
+
+    Runs on a queue worker: holds the chunk's lock (ChunkBusy when another worker has it), turns
+    rows a dead run of this chunk left "sending" into "unknown", sends the rest under the rate
+    limit shared by all workers, and records the chunk's state. A pause (too many failures) or a
+    backend/config failure halts the whole send (other chunks stop at their next safe point).
+    Raises SendStopped when should_stop() turned true (the worker is stopping: the chunk is
+    queued again), ChunkBusy, QueueError, ConfigError or DeliveryError (the chunk failed).
+    """
+    from .backends.base import make_backend
+    from .db import get_engine
+    from .delivery.lock import chunk_lock
+    from .delivery.send import SendReport, deliver_chunk
+    from .errors import NewsletterError, SendStopped
+    from .ledger import Ledger
+    from .models import ChunkState
+    from .personalize.message import MessageFactory
+    from .queue import chunks
+    from .queue.ratelimit import SharedRateLimiter, rate_key
+
+    engine = get_engine(config)
+    ledger = Ledger(engine)
+    queued = chunks.load_send(engine, job.issue_id, job.list_name)
+    report = SendReport(issue_id=job.issue_id, list_name=job.list_name)
+    outcome = ChunkOutcome(ChunkState.HELD, report, queued.halted)
+    if not queued.halted:
+        started, halt = time.monotonic(), threading.Event()
+        with chunk_lock(engine, job.issue_id, job.chunk_id, keepalive=config.queue.stalled_seconds / 4):
+            chunks.set_chunk(engine, job.chunk_id, ChunkState.RUNNING, worker_id=worker_id, worker=worker)
+            limiter = SharedRateLimiter(engine, rate_key(config), config.delivery.rate_per_second)
+            factory = MessageFactory(queued.rendered, config, list_name=job.list_name)
+            try:
+                with chunks.watch(engine, job, halt, should_stop), make_backend(config) as backend:
+                    deliver_chunk(report, ledger, backend, factory, config.delivery, job.rows,
+                                  retry_unknown=queued.retry_unknown, limiter=limiter, halt=halt)
+            except SendStopped:
+                outcome.detail = chunks.halted(engine, job.issue_id, job.list_name)
+                if not outcome.detail or should_stop():
+                    chunks.set_chunk(engine, job.chunk_id, ChunkState.QUEUED, "stopped with its worker; queued again")
+                    raise
+            except NewsletterError as err:
+                chunks.set_chunk(engine, job.chunk_id, ChunkState.FAILED, str(err))
+                chunks.halt_send(engine, job.issue_id, job.list_name, f"chunk {job.chunk_id} failed: {err}")
+                raise
+            else:
+                report.elapsed = time.monotonic() - started
+                outcome.state, outcome.detail = ChunkState.DONE, chunks.summary(report)
+                if report.paused:
+                    outcome.state, outcome.detail = ChunkState.PAUSED, report.paused
+                    chunks.halt_send(engine, job.issue_id, job.list_name, f"paused: {report.paused}")
+    chunks.set_chunk(engine, job.chunk_id, outcome.state, outcome.detail)
+    if chunks.unfinished_chunks(engine, job.issue_id, job.list_name) == 0:
+        # The last chunk to end marks the issue sent when no row is open (the ledger decides).
+        report.state = ledger.finish(job.issue_id, job.list_name)
+    return outcome
+
+
+def follow_send(config: Config, issue_id: str, *, list_name: str | None = None, every: float = 1.0,
+                on_progress: "Callable[[SendProgress, dict[str, int]], None] | None" = None,
+                halt: threading.Event | None = None) -> "SendProgress | None":
+    """Wait until no chunk of the queued send waits or runs; return its last SendProgress.
+
+    on_progress gets the progress and the ledger's counts per state every `every` seconds.
+    Returns None when the issue was never queued for the list; stops early when halt is set.
+    """
+    from .db import get_engine
+    from .queue.progress import follow
+
+    return follow(get_engine(config), issue_id, list_name or config.delivery.default_list, every=every,
+                  on_progress=on_progress, halt=halt)
+
+
+def upgrade_database(config: Config) -> tuple["UpgradeReport", list[str]]:
+    """Bring the database to the newest schema (`newsletter db upgrade`); a new one is created.
+
+    Returns (what Alembic did, Procrastinate's schema steps applied: PostgreSQL with [queue]
+    enabled). Raises ConfigError when the database is not one of ours or is newer than this code.
+    """
+    from .config import is_postgres_url
+    from .db import dispose_engines, unchecked_engine, write_transaction
+    from .migrate import upgrade_to_head
+
+    url = config.database_url()
+    engine = unchecked_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            report = upgrade_to_head(conn)
+        steps: list[str] = []
+        if is_postgres_url(url) and config.queue.enabled:
+            from .queue import schema
+
+            with write_transaction(engine) as conn:
+                steps = schema.upgrade(conn)
+    finally:
+        engine.dispose()
+    dispose_engines()           # engines opened before the upgrade checked the old schema
+    return report, steps
 
 
 def send_test(config: Config, issue_id: str, address: str, *, list_name: str | None = None) -> "Delivery":

@@ -1,8 +1,8 @@
 """Shared pytest setup and fixtures: every test runs in its own folder, off the user's config and
 the network; `db_url` gives a fresh SQLite file or a private PostgreSQL schema.
 
-Markers: `postgres` (the PostgreSQL half of `db_url`; skipped unless NEWSLETTER_TEST_POSTGRES_URL
-names a server) and `browser` (drives Debian's chromium through Playwright).
+Markers: `postgres` (the PostgreSQL half of `db_url`, and `pg_url`: a private schema; skipped
+unless NEWSLETTER_TEST_POSTGRES_URL names a server) and `browser` (drives Debian's chromium through Playwright).
 """
 
 from __future__ import annotations
@@ -83,3 +83,20 @@ def project(tmp_path):
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture
+def pg_url():
+    """Yield the URL of a private PostgreSQL schema (skipped without NEWSLETTER_TEST_POSTGRES_URL)."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set")
+    schema = f"nl_test_{secrets.token_hex(6)}"
+    with _pg_admin(base) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _pg_schema_url(base, schema)
+    finally:
+        dispose_engines()
+        with _pg_admin(base) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -16,11 +16,11 @@ from ..db import create_tables, get_engine, write_transaction
 from ..errors import ConfigError
 from .sources import is_url
 
-_metadata = MetaData()
+feed_memory_metadata = MetaData()
 # Keys are SHA-256 digests of the feed's address and the entry's GUID: fixed length, whatever
 # the feed writes (some GUIDs are whole URLs with long query strings).
 feed_entries_seen = Table(
-    "feed_entries_seen", _metadata,
+    "feed_entries_seen", feed_memory_metadata,
     Column("feed", String(64), primary_key=True),
     Column("guid", String(64), primary_key=True),
     Column("seen_at", Float, nullable=False),
@@ -44,7 +44,7 @@ class FeedMemory:
         self.engine = engine
         try:
             # Checked each time (a feed is read rarely): an engine's id may be reused after disposal.
-            create_tables(engine, _metadata)
+            create_tables(engine, feed_memory_metadata)
         except exc.SQLAlchemyError as err:
             raise ConfigError(f"database: cannot create the feed memory table: {err}") from err
 

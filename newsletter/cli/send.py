@@ -31,7 +31,9 @@ from ..ledger import STATES, Ledger
 from ..models import IssueState
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
-from ..pipeline import rebuild_for_send, send_issue, send_test
+from ..pipeline import follow_send, rebuild_for_send, send_issue, send_test
+from ..queue.enqueue import QueuedSend
+from ..queue.progress import SendProgress
 from ..render.saved import is_built
 from ..schedule.scheduler import drop_sent_jobs
 from .common import AppContext, emit_json, json_option, pass_app, say, warn
@@ -126,6 +128,60 @@ def _report_json(report: SendReport) -> dict:
     return {**dataclasses.asdict(report), "rate": report.rate}
 
 
+def print_queued(report: QueuedSend, wait: bool) -> None:
+    """Print what handing a send to the workers did."""
+    if not report.enqueued and not report.open_chunks:
+        say(f"nothing to send: issue {report.issue_id} went to everyone on list {report.list_name!r} "
+            f"({report.counts.get('sent', 0)} sent)")
+        return
+    more = f"; {report.open_chunks} chunks were queued or running already" if report.open_chunks else ""
+    say(f"issue {report.issue_id} to {report.list_name!r}: queued {report.enqueued} of {report.chunks} chunks "
+        f"({report.enqueued_rows} messages) for the workers{more}")
+    if not wait:
+        say(f"`newsletter worker` sends them; `newsletter send {report.issue_id} --wait` or "
+            f"`newsletter status {report.issue_id}` follows the send")
+
+
+def _chunk_line(progress: SendProgress) -> str:
+    """Return "chunks: 2 running, 1 queued, 5 done" for a send."""
+    return "chunks: " + ", ".join(f"{n} {state}" for state, n in sorted(progress.chunks.items()))
+
+
+def follow(config, issue_id: str, list_name: str | None) -> None:  # noqa: ANN001 - Config
+    """Follow a queued send until no chunk waits or runs; raise DeliveryError when it halted."""
+    started = time.monotonic()
+    first: list[int] = []
+    last = [0.0]
+
+    def show(progress: SendProgress, counts: dict[str, int]) -> None:
+        """Print a progress line every PLAIN_EVERY seconds."""
+        done = sum(counts.values()) - counts["pending"] - counts["sending"]
+        if not first:
+            first.append(done)
+        now = time.monotonic()
+        if now - last[0] < PLAIN_EVERY and not progress.finished:
+            return
+        last[0] = now
+        total = sum(counts.values())
+        rate = (done - first[0]) / (now - started) if now > started else 0.0
+        running = sum(len(w.running) for w in progress.workers)
+        click.echo(f"done {done}/{total} ({100 * done // max(total, 1)}%), {rate:,.0f} msg/s; "
+                   f"{_chunk_line(progress)}; {running} chunks on workers now", err=True)
+
+    progress = follow_send(config, issue_id, list_name=list_name, on_progress=show)
+    if progress is None:
+        return
+    counts = Ledger(get_engine(config)).counts(issue_id, progress.list_name)
+    state = Ledger(get_engine(config)).issue_state(issue_id)
+    say(f"issue {issue_id} to {progress.list_name!r}: " + ", ".join(f"{counts[k]} {k}" for k in STATES if counts[k])
+        + f" in {time.monotonic() - started:.1f}s; issue is {state}")
+    for problem in progress.problems:
+        warn(problem)
+    if progress.halted:
+        raise DeliveryError(f"the workers stopped this send: {progress.halted}; fix the cause and run "
+                            f"`newsletter send {issue_id}` again to resume")
+
+
 @cli.command()
 @click.argument("issue_id")
 @click.option("--list", "list_name", default=None, help="The subscriber list (default: delivery.default_list).")
@@ -136,14 +192,17 @@ def _report_json(report: SendReport) -> dict:
               help="Also resend messages whose fate is unknown after a crash (may duplicate them).")
 @click.option("--build", "rebuild", is_flag=True,
               help="Build the issue again first (a render older than its issue file is refused).")
+@click.option("--wait", is_flag=True,
+              help="With [queue] enabled: follow the workers until the send is done.")
 @json_option
 @pass_app
 def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, to_address: str | None,
-         retry_unknown: bool, rebuild: bool, as_json: bool) -> None:
+         retry_unknown: bool, rebuild: bool, wait: bool, as_json: bool) -> None:
     """Send the built issue ISSUE_ID to everyone on the list who has not had it yet.
 
     Refuses a render that is older than its issue file, templates or [newsletter] settings
     (unless its send already started: then the frozen render goes out); --build rebuilds first.
+    With [queue] enabled the send is handed to the workers (--wait follows them).
     """
     config = app.config
     if to_address is not None and (dry_run or retry_unknown):
@@ -179,6 +238,14 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
     for held in open_pauses(get_engine(config), list_name or config.delivery.default_list):
         warn(f"scheduled sends of list {held.list!r} are paused by the complaints about issue {held.issue_id}; "
              "this send goes ahead because you asked for it (`newsletter bounces resume` lifts the pause)")
+    if config.queue.enabled:
+        queued = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown)
+        assert isinstance(queued, QueuedSend)
+        print_queued(queued, wait)
+        if wait and (queued.enqueued or queued.open_chunks):
+            with _sigterm_stops():
+                follow(config, issue_id, queued.list_name)
+        return
     with sending_progress() as progress, _sigterm_stops():
         report = send_issue(config, issue_id, list_name=list_name, retry_unknown=retry_unknown,
                             progress=progress)
@@ -264,6 +331,8 @@ def status(app: AppContext, issue_id: str, list_name: str | None, failures: bool
             say(f"  {email}\t{mid}")
         if counts["unknown"] > len(unknown):
             say(f"  ... and {counts['unknown'] - len(unknown)} more")
+    if config.queue.enabled:
+        _queue_status(app, issue_id, list_name)
 
 
 def _unknown_rows(config: Config, ledger: Ledger, issue_id: str, list_name: str | None) -> list[tuple[str, str]]:
@@ -275,3 +344,22 @@ def _unknown_rows(config: Config, ledger: Ledger, issue_id: str, list_name: str 
         for email, mid, _reply in ledger.rows(issue_id, "unknown", UNKNOWN_SHOWN - len(shown), name):
             shown.append((email, mid or message_id(issue_id, name, email, domain)))
     return shown
+
+
+def _queue_status(app: AppContext, issue_id: str, list_name: str | None) -> None:
+    """Print the workers' part in the send: chunks per state and per-worker progress."""
+    from ..queue.progress import queued_lists, send_progress
+
+    engine = get_engine(app.config)
+    for name in ([list_name] if list_name else queued_lists(engine, issue_id)):
+        progress = send_progress(engine, issue_id, name)
+        if progress is None:
+            continue
+        say(f"queue (list {name}): {_chunk_line(progress)}")
+        for w in progress.workers:
+            now = "; ".join(f"chunk {seq}: {done}/{rows}" for seq, done, rows in w.running) or "idle"
+            say(f"  worker {w.worker}: {w.chunks_done} chunks done ({w.rows_done} rows); now {now}")
+        if progress.halted:
+            say(f"  halted: {progress.halted} (`newsletter send {issue_id}` resumes it)")
+        for problem in progress.problems:
+            say(f"  {problem}")

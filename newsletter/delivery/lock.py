@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from ..errors import ConfigError, IssueError
+from ..errors import ChunkBusy, ConfigError, IssueError
 from ..render.saved import render_dir
 
 
@@ -20,6 +20,11 @@ def _pg_key(issue_id: str) -> int:
     """Return the signed 64-bit advisory-lock key for issue_id."""
     digest = hashlib.sha256(f"newsletter-send:{issue_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def issue_lock_key(issue_id: str) -> int:
+    """Return the PostgreSQL advisory-lock key a send of issue_id takes (queue workers take it shared)."""
+    return _pg_key(issue_id)
 
 
 @contextlib.contextmanager
@@ -57,3 +62,44 @@ def send_lock(state_dir: Path, engine: Engine, issue_id: str) -> Iterator[None]:
             yield
     finally:
         os.close(fd)    # closing the descriptor releases the flock
+
+
+def _chunk_key(chunk_id: int) -> int:
+    """Return the signed 64-bit advisory-lock key of queue chunk chunk_id."""
+    digest = hashlib.sha256(f"newsletter-chunk:{chunk_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def chunk_lock(engine: Engine, issue_id: str, chunk_id: int, *, keepalive: float = 10.0) -> Iterator[None]:
+    """Hold the lock of one queue chunk for the block (PostgreSQL); raises ChunkBusy when another
+    session holds it or a single-process `send` of the issue runs.
+
+    Session advisory locks on a connection kept for the block: the server drops them when the
+    worker dies, at once for a killed process and, through TCP keepalives probed every keepalive
+    seconds, soon after a lost host. So a chunk never runs twice at once, even when a worker was
+    wrongly thought dead. The issue's send lock is taken shared: workers share an issue, a
+    single-process send (which takes it exclusively) excludes them.
+    """
+    with engine.connect() as conn:
+        probe = max(1, int(keepalive))
+        for name, value in (("tcp_keepalives_idle", probe), ("tcp_keepalives_interval", probe),
+                            ("tcp_keepalives_count", 3)):
+            conn.execute(select(func.set_config(name, str(value), False)))
+        if not conn.execute(select(func.pg_try_advisory_lock_shared(_pg_key(issue_id)))).scalar_one():
+            conn.commit()
+            raise ChunkBusy(f"issue {issue_id!r} is being sent by a single `newsletter send` process right now",
+                            chunk_id=chunk_id)
+        key = _chunk_key(chunk_id)
+        try:
+            if not conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one():
+                raise ChunkBusy(f"chunk {chunk_id} of issue {issue_id!r} is being sent by another worker",
+                                chunk_id=chunk_id)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(select(func.pg_advisory_unlock(key)))
+        finally:
+            conn.execute(select(func.pg_advisory_unlock_shared(_pg_key(issue_id))))
+            conn.commit()

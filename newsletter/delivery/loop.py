@@ -70,7 +70,8 @@ class SendLoop:
     def __init__(self, *, ledger: Ledger, backend: Backend, source: MessageSource,
                  factory_recipient: Callable[..., Recipient], delivery: "DeliverySection", issue_id: str,
                  list_name: str, retry_unknown: bool, total: int,
-                 progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None):
+                 progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None,
+                 rows: tuple[int, int] | None = None, limiter: RateLimiter | None = None):
         self.ledger, self.backend, self.source = ledger, backend, source
         self.issue_id, self.list_name, self.retry_unknown = issue_id, list_name, retry_unknown
         self.concurrency = max(1, delivery.concurrency)
@@ -94,11 +95,14 @@ class SendLoop:
         self.tally = LoopTally()
         self.stop = threading.Event()
         self.halt = halt or threading.Event()     # set from outside (a scheduler shutting down)
+        # A queue worker passes the rate limit it shares with the other workers (kept in the database).
         self._task = TaskRunner(recipient=factory_recipient, backend=backend, source=source, batch=batch,
-                                limiter=RateLimiter(rate), stop=self.stop)
+                                limiter=limiter or RateLimiter(rate), stop=self.stop)
         self.fatal: BaseException | None = None
         self.done = 0
-        self._cursor = 0
+        # rows: an inclusive range of ledger row ids (a queue chunk) to keep the run within.
+        self._cursor = rows[0] - 1 if rows else 0
+        self._until = rows[1] if rows else None
         self._exhausted = False
         self._tries: dict[int, int] = {}          # attempts in this run, per row
         self._retries: list[tuple[float, int]] = []  # (due time, row id)
@@ -199,7 +203,7 @@ class SendLoop:
         if need > 0 and not self._exhausted:
             rows, skipped, self._cursor = self.ledger.claim(
                 self.issue_id, self.list_name, after_id=self._cursor, limit=need,
-                retry_unknown=self.retry_unknown)
+                retry_unknown=self.retry_unknown, until_id=self._until)
             self.tally.skipped += skipped
             self.done += skipped
             self._exhausted = len(rows) + skipped < need

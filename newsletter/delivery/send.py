@@ -16,6 +16,7 @@ from ..models import Delivery, Recipient
 from ..personalize.message import MessageFactory
 from ..subscribers.store import SubscriberStore
 from .loop import SendLoop
+from .pacing import RateLimiter
 
 if TYPE_CHECKING:
     from ..config import DeliverySection
@@ -76,6 +77,30 @@ def deliver(report: SendReport, ledger: Ledger, backend: Backend, factory: Messa
     for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "retries", "paused"):
         setattr(report, name, getattr(tally, name))
     report.state = ledger.finish(issue_id, list_name)
+    return report
+
+
+def deliver_chunk(report: SendReport, ledger: Ledger, backend: Backend, factory: MessageFactory,
+                  delivery: "DeliverySection", rows: tuple[int, int], *, retry_unknown: bool = False,
+                  limiter: RateLimiter | None = None, halt: threading.Event | None = None) -> SendReport:
+    """deliver() for one queue chunk: the claimable rows of report's (issue, list) whose ids lie in
+    rows, an inclusive (first, last) range planned earlier; fills and returns report.
+
+    The caller holds the chunk's lock (lock.chunk_lock), so rows of the range left "sending" were
+    in flight in a run of this chunk that died: they become "unknown" first. limiter is the rate
+    limit shared by every worker. The issue's state is left to the caller (ledger.finish scans
+    the whole send: once, after its last chunk). Raises as deliver() does.
+    """
+    issue_id, list_name = report.issue_id, report.list_name
+    report.recovered_unknown = ledger.recover_range(issue_id, list_name, rows)
+    report.to_send = ledger.claimable(issue_id, list_name, retry_unknown, rows=rows)
+    loop = SendLoop(ledger=ledger, backend=backend, source=factory,
+                    factory_recipient=factory.recipient_for, delivery=delivery,
+                    issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
+                    total=report.to_send, halt=halt, rows=rows, limiter=limiter)
+    tally = loop.run()
+    for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "retries", "paused"):
+        setattr(report, name, getattr(tally, name))
     return report
 
 

@@ -162,12 +162,16 @@ def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResul
     """Send the built automatic issue and record the outcome; a failure leaves it resumable."""
     engine = engine_for(config)
     try:
-        sender(config, issue_id, config.schedule.list)
+        report = sender(config, issue_id, config.schedule.list)
     except NewsletterError as err:
         set_digest(engine, issue_id, "sending", detail=f"send failed: {err}")
         log.error("automatic digest %s: send failed: %s (it resumes at the next `newsletter run`, "
                   "or run `newsletter send %s`)", issue_id, err, issue_id)
         return FireResult(issue_id, "sending", items, str(err))
+    if getattr(report, "enqueued", None) is not None and getattr(report, "state", "") != "sent":
+        # Handed to the queue's workers ([queue] enabled): it is being sent, not sent yet.
+        set_digest(engine, issue_id, DigestState.SENDING, items=items, detail="queued for the workers")
+        return FireResult(issue_id, "sending", items, "queued for the workers")
     set_digest(engine, issue_id, DigestState.SENT, items=items)
     return FireResult(issue_id, "sent", items)
 

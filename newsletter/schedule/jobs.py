@@ -16,6 +16,7 @@ from ..errors import NewsletterError, SendStopped
 from ..feedback.pause import check_scheduled_send
 from ..models import IssueState, JobState
 from ..pipeline import send_issue
+from ..queue.enqueue import QueuedSend
 from . import autodigest
 from .records import engine_for, get_job, set_job_state
 from .scheduler import add_send_job, review_job_id
@@ -38,9 +39,10 @@ def clear_stop() -> None:
     _STOP.clear()
 
 
-def deliver(config: Config, issue_id: str, list_name: str) -> SendReport:
-    """Send issue_id through the ledger; raises NewsletterError, SendStopped when stopped part-way,
-    and SendPaused (before anything is sent) while complaints hold the list's scheduled sends."""
+def deliver(config: Config, issue_id: str, list_name: str) -> SendReport | QueuedSend:
+    """Send issue_id through the ledger (or hand it to the queue's workers when [queue] is on);
+    raises NewsletterError, SendStopped when stopped part-way, and SendPaused (before anything is
+    sent) while complaints hold the list's scheduled sends."""
     check_scheduled_send(config, list_name or None)
     try:
         # On request_stop() the send loop stops claiming, finishes and records what is on the
@@ -51,8 +53,11 @@ def deliver(config: Config, issue_id: str, list_name: str) -> SendReport:
                           "start", issue_id=issue_id) from err
 
 
-def _summary(report: SendReport) -> str:
+def _summary(report: SendReport | QueuedSend) -> str:
     """Return a one-line outcome of a send."""
+    if isinstance(report, QueuedSend):
+        return (f"{report.enqueued} chunks ({report.enqueued_rows} messages) queued for the workers; "
+                f"issue {report.state or 'unknown'}")
     parts = [f"{report.sent} sent"]
     for name in ("bounced", "deferred", "failed", "skipped"):
         if getattr(report, name):
@@ -98,7 +103,7 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
     log.info("job %s: issue %s: %s", job_id, issue_id, _summary(report))
 
 
-def _send_digest(config: Config, issue_id: str, list_name: str) -> SendReport:
+def _send_digest(config: Config, issue_id: str, list_name: str) -> SendReport | QueuedSend:
     """Send an automatic issue and log the outcome; raises NewsletterError."""
     report = deliver(config, issue_id, list_name)
     log.info("automatic digest %s: %s", issue_id, _summary(report))
