@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # Each area keeps its commands in its own module; importing it registers them on `cli`.
-from . import compose, demo, inspect, schedule, send, subscribers, web  # noqa: E402,F401
+from . import compose, demo, inspect, schedule, send, subscribers, tokens, users, web  # noqa: E402,F401
 from .group import cli
 
 __all__ = ["cli", "main"]

@@ -18,6 +18,8 @@ from .context import EXTENSION, Services
 from .errorpages import init_error_pages
 from .ratelimit import SlidingWindowLimit
 from .security import init_security
+from .admin import init_admin
+from .api import init_api
 from .theme import make_theme
 from .validate import language
 
@@ -67,6 +69,8 @@ def create_app(config: Config) -> Flask:
     app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(signup.bp)
     app.register_blueprint(archive.bp)
+    init_admin(app)             # the editors' workspace (/admin/) and its JSON API (/api/v1/)
+    init_api(app)
 
     @app.get("/site.css")
     def site_css() -> Response:
