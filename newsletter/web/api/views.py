@@ -33,12 +33,18 @@ def _validated(schema: str) -> dict[str, Any]:
 
 
 def _paging() -> tuple[int, int]:
-    """Return (page, per_page) from the query (1-based; per_page at most MAX_PER_PAGE)."""
-    page = request.args.get("page", 1, type=int) or 1
-    per_page = request.args.get("per_page", 50, type=int) or 50
-    if page < 1 or page > 100000 or per_page < 1 or per_page > MAX_PER_PAGE:
-        abort(400, description=f"page must be >= 1 and per_page between 1 and {MAX_PER_PAGE}")
-    return page, per_page
+    """Return (page, per_page) from the query (1-based; per_page at most MAX_PER_PAGE); else a JSON 400."""
+    values = []
+    for name, default, top in (("page", 1, 100000), ("per_page", 50, MAX_PER_PAGE)):
+        raw = request.args.get(name)
+        try:
+            value = default if raw is None else int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= top or (raw is not None and not raw.isdigit()):
+            abort(400, description=f"{name} must be a whole number from 1 to {top}")
+        values.append(value)
+    return values[0], values[1]
 
 
 def _page(items: list[Any], total: int, page: int, per_page: int) -> Response:
