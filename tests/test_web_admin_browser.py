@@ -27,6 +27,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run"]
 TESTER = "tester@example.org"
+# Read at import: conftest's isolation removes NEWSLETTER_* variables before each test runs.
+ARTIFACTS = os.environ.get("NEWSLETTER_TEST_ARTIFACTS", "")
 EDITED = "A summary the editor rewrote in the browser."
 
 
@@ -57,7 +59,7 @@ def browser():
 
 @pytest.fixture
 def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("NEWSLETTER_TEST_ARTIFACTS") or tmp_path / "screenshots")
+    folder = Path(ARTIFACTS) if ARTIFACTS else tmp_path / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -86,6 +88,8 @@ def screenshot(page, shots: Path, name: str) -> None:
     """Save the page at 1280 and 390 px wide (full page)."""
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(150)      # let the frames lay out at the new width
         page.screenshot(path=str(shots / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
@@ -156,6 +160,9 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(page.get_by_label("Text part")).to_contain_text(EDITED)
     page.get_by_role("tab", name="375 px").click()
     screenshot(page, shots, "editor")
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.locator(".preview-col").screenshot(path=str(shots / "editor-preview-390.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
     violations += axe_violations(page)
 
     # A test copy reaches the SMTP server with the edited summary.
