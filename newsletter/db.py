@@ -133,6 +133,15 @@ dismissed_links = Table(
     Column("dismissed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Addresses erased at their owner's request: only a SHA-256 of the lower-cased address is kept,
+# so an import or a manual add cannot bring the address back, and nothing else about it remains.
+erased_addresses = Table(
+    "erased_addresses", metadata,
+    Column("list", String(200), primary_key=True),
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()

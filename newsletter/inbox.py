@@ -18,6 +18,7 @@ from .errors import SourceError
 
 ORIGINS = ("feed", "bookmarklet", "paste", "api")
 MAX_URL = 2000
+MAX_ID = 2**31 - 1      # the id column is a 32-bit integer on PostgreSQL; larger ids name nothing
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Inbox:
 
     def get(self, candidate_id: int) -> Candidate | None:
         """Return candidate candidate_id, or None."""
+        if not 0 < candidate_id <= MAX_ID:
+            return None
         with self.engine.connect() as conn:
             row = conn.execute(select(inbox_candidates).where(inbox_candidates.c.id == candidate_id)).first()
         return _candidate(row) if row else None
@@ -107,6 +110,8 @@ class Inbox:
 
     def dismiss(self, candidate_id: int) -> bool:
         """Remove candidate candidate_id and remember its URL as dismissed; False when unknown."""
+        if not 0 < candidate_id <= MAX_ID:
+            return False
         with write_transaction(self.engine) as conn:
             row = conn.execute(select(inbox_candidates).where(inbox_candidates.c.id == candidate_id)).first()
             if row is None:

@@ -193,6 +193,22 @@ def test_subscribers_add_search_unsubscribe_import_export(app, config):
     export = client.get("/admin/subscribers/export.csv")
     assert export.status_code == 200 and "bob@example.org" in export.text
 
+    # Erase: the address and its data go, a hashed suppression stays, no import brings it back.
+    client.post("/admin/subscribers/erase", data={"csrf_token": token, "email": "Bob@example.org"})
+    store = app.extensions["newsletter"].subscribers
+    assert store.get("bob@example.org", "default") is None
+    again = client.post("/admin/subscribers/import", data={
+        "csrf_token": token, "file": (io.BytesIO(b"email\nbob@example.org\ncat@example.org\n"), "s.csv")},
+        content_type="multipart/form-data")
+    assert "1 added" in again.text and "1 kept" in again.text
+    assert store.get("bob@example.org", "default") is None
+    with pytest.raises(Exception, match="erased"):
+        store.add("BOB@example.org", list_name="default")
+    from sqlalchemy import select, text
+    with get_engine(config).connect() as conn:
+        dump = " ".join(str(r) for r in conn.execute(text("select * from erased_addresses")))
+    assert "bob" not in dump.lower()
+
 
 def test_users_and_tokens_commands(config):
     runner = CliRunner()

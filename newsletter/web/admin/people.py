@@ -77,6 +77,20 @@ def set_status() -> Response:
     return redirect(url_for("admin.subscribers", list=list_name, q=request.form.get("q", "")))
 
 
+@bp.post("/subscribers/erase")
+def erase() -> Response:
+    """Erase one address: deleted with its personal data, a hashed suppression kept."""
+    list_name, email = _list_name(), request.form.get("email", "")[:320]
+    try:
+        done = services().subscribers.erase(email, list_name)
+    except NewsletterError as err:
+        flash(str(err), "error")
+    else:
+        flash(f"{email} was erased from {list_name}; it cannot be imported again." if done
+              else f"{email} is not on {list_name}.", "info" if done else "error")
+    return redirect(url_for("admin.subscribers", list=list_name))
+
+
 @bp.post("/subscribers/import")
 def import_csv() -> Response:
     """Import an uploaded CSV file into the list; show the errors per line."""

@@ -69,6 +69,8 @@ SCHEMAS: dict[str, Any] = {
         "name": _STR, "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
     "Subscriber": {"type": "object", "required": ["email", "name", "list", "status"], "properties": {
         "email": _STR, "name": _STR, "list": _STR, "status": _STR}},
+    "SubscriberErase": {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
+        "email": {"type": "string", "maxLength": 320}, "list": {"type": "string", "minLength": 1, "maxLength": 200}}},
     "SubscriberAdd": {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
         "email": {"type": "string", "maxLength": 320}, "name": {"type": "string", "maxLength": 500},
         "list": {"type": "string", "minLength": 1, "maxLength": 200}}},
@@ -97,7 +99,7 @@ def _op(op_id: str, summary: str, ok: dict[str, Any], *, body: str | None = None
 
 
 _ISSUE = {"name": "issue_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
-_CAND = {"name": "candidate_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_CAND = {"name": "candidate_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}   # larger than any id: 404
 _PAGING = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
            {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}]
 _LIST = {"name": "list", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
@@ -140,6 +142,9 @@ def document(server_url: str) -> dict[str, Any]:
         "/inbox/{candidate_id}": {
             "delete": _op("dismissCandidate", "Dismiss a candidate for good", _NO_CONTENT, params=[_CAND],
                           errors=_E404, status="204")},
+        "/subscribers/erase": {
+            "post": _op("eraseSubscriber", "Erase an address: deleted with its data, a hashed suppression kept",
+                        _NO_CONTENT, body="SubscriberErase", errors=_E404, status="204")},
         "/lists": {"get": _op("listLists", "Subscriber lists with counts per state",
                               _json({"type": "object", "required": ["items"], "properties": {
                                   "items": {"type": "array", "items": _ref("SubscriberList")}}}))},

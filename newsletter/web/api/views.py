@@ -269,3 +269,17 @@ def add_subscriber() -> Response:
     resp = jsonify({"email": sub.email, "name": sub.name, "list": sub.list, "status": str(sub.status)})
     resp.status_code = 201
     return resp
+
+
+@bp.post("/subscribers/erase")
+def erase_subscriber() -> Response:
+    body = _validated("SubscriberErase")
+    svc = services()
+    list_name = body.get("list") or svc.config.delivery.default_list
+    try:
+        done = svc.subscribers.erase(body["email"], list_name)
+    except SubscriberError as err:
+        return error(400, "invalid_subscriber", str(err))
+    if not done:
+        return error(404, "not_found", f"{body['email']} is not on {list_name!r}")
+    return Response(status=204)
