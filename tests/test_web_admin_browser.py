@@ -144,7 +144,14 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     page.wait_for_url(re.compile(r"/admin/inbox/clip"))
     violations += axe_violations(page)
     page.get_by_role("button", name="Add to inbox").click()
-    expect(page.get_by_role("link", name=article_title)).to_be_visible()
+    clipped = page.locator(".cand").filter(has=page.get_by_role("link", name=article_title))
+    expect(clipped).to_be_visible()
+    expect(clipped).to_contain_text("in issue w49")        # a1 was added to the issue above
+    # Dismissing swaps the row out in place (htmx, with the page's CSRF token) and is remembered.
+    page.get_by_role("button", name=f"Dismiss: {article_title}").click()
+    expect(clipped).to_have_count(0)
+    page.reload()
+    expect(page.get_by_role("link", name=article_title)).to_have_count(0)
 
     # Edit a summary, reorder, and see it in the preview.
     page.goto(f"{base}/admin/issues/w49")

@@ -45,6 +45,26 @@ def collect_feeds() -> tuple[int, list[str]]:
     return offered, failed
 
 
+def issue_marks(urls: set[str]) -> dict[str, str]:
+    """Return {url: "in issue ID" or "sent in issue ID"} for the urls some issue file already holds."""
+    from ...issues import load_issue
+    from ...ledger import Ledger
+
+    config, marks = services().config, {}
+    ledger = Ledger(services().engine)
+    for issue_id in list_issue_ids(config.paths.issues):
+        try:
+            held = {item.url for item in load_issue(config.paths.issues, issue_id).items} & urls
+        except NewsletterError:
+            continue
+        if held:
+            word = "sent in issue" if ledger.issue_state(issue_id) else "in issue"
+            for url in held:
+                if not marks.get(url, "").startswith("sent"):
+                    marks[url] = f"{word} {issue_id}"
+    return marks
+
+
 @bp.get("/inbox")
 def inbox() -> Response:
     """Show the waiting candidates, newest first, with the issues they can go into."""
@@ -56,6 +76,7 @@ def inbox() -> Response:
     bookmarklet = ("javascript:location.href='" + base + url_for("admin.clip")
                    + "?url='+encodeURIComponent(location.href)+'&title='+encodeURIComponent(document.title)")
     return page("admin/inbox.html", candidates=candidates, total=total, page_no=page_no,
+                marks=issue_marks({c.url for c in candidates}),
                 pages=max(1, -(-total // PAGE)), drafts=drafts, bookmarklet=bookmarklet,
                 feeds=len(config.sources.feeds))
 
