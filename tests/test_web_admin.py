@@ -145,6 +145,20 @@ def test_editor_saves_reorders_removes_and_refuses_a_stale_save(app, config):
     assert [i.url for i in load_issue(config.paths.issues, "w1").items] == [urls[0]]
 
 
+def test_one_link_at_a_time_for_the_progress_list(app, config):
+    client = logged_in(app.test_client())
+    token = csrf_of(_create(client).text)
+    with article_site() as site:
+        ok = client.post("/admin/issues/w1/link", data={"csrf_token": token, "links": f"{site}/a3"})
+        gone = client.post("/admin/issues/w1/link", data={"csrf_token": token, "links": f"{site}/gone"})
+        again = client.post("/admin/issues/w1/link", data={"csrf_token": token, "links": f"{site}/a3"})
+    assert ok.json["results"] == [{"kind": "added", "url": f"{site}/a3", "why": "added"}]
+    assert gone.json["results"][0]["kind"] == "failed" and "404" in gone.json["results"][0]["why"]
+    assert again.json["results"][0]["kind"] == "skipped"
+    assert client.post("/admin/issues/w1/link", data={"links": f"{site}/a1"}).status_code == 400   # CSRF
+    assert len(load_issue(config.paths.issues, "w1").items) == 1
+
+
 def test_bad_issue_id_and_duplicate_are_one_line(app):
     client = logged_in(app.test_client())
     token = csrf_of(client.get("/admin/issues/new").text)
@@ -217,6 +231,9 @@ def test_users_and_tokens_commands(config):
     assert added.exit_code == 0, added.output
     short = runner.invoke(cli, [*base, "users", "add", "third", "--password-stdin"], input="short\n")
     assert short.exit_code == 1 and "at least" in short.output and "Traceback" not in short.output
+    prompted = runner.invoke(cli, [*base, "users", "add", "fourth"], input="prompted password\nprompted password\n")
+    assert prompted.exit_code == 0 and "prompted password" not in prompted.output
+    assert Accounts(get_engine(config)).check_password("fourth", "prompted password")
     listed = runner.invoke(cli, [*base, "users", "list"])
     assert "second" in listed.output and EDITOR in listed.output
     assert runner.invoke(cli, [*base, "users", "remove", "second"]).exit_code == 0
@@ -231,3 +248,27 @@ def test_users_and_tokens_commands(config):
     assert token not in runner.invoke(cli, [*base, "tokens", "list"]).output
     assert runner.invoke(cli, [*base, "tokens", "revoke", "robot"]).exit_code == 0
     assert accounts.token_name(token) is None
+
+
+def test_dashboard_counts_lists_and_recent_bounces(app, config):
+    store = app.extensions["newsletter"].subscribers
+    store.add("one@example.org")
+    store.add("two@example.org", list_name="friends")
+    store.add("dead@example.org", status="bounced")
+    client = logged_in(app.test_client())
+    _create(client)
+    page = client.get("/admin/dashboard").text
+    assert re.search(r"<strong>1</strong> draft", page) and "Week one" in page
+    assert re.search(r"friends</a>: <strong>1</strong> active", page)
+    assert "dead@example.org" in page.split("Recent bounces", 1)[1]
+
+
+def test_session_cookie_is_secure_under_https(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    cfg = admin_config(tmp_path, base_url="https://news.example.org")
+    add_editor(cfg)
+    client = create_app(cfg).test_client()
+    token = csrf_of(client.get("/admin/login", base_url="https://news.example.org").text)
+    resp = client.post("/admin/login", base_url="https://news.example.org",
+                       data={"csrf_token": token, "username": EDITOR, "password": PASSWORD})
+    assert resp.status_code == 302 and "Secure" in resp.headers["Set-Cookie"]

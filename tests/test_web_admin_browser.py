@@ -119,10 +119,15 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(page.get_by_role("heading", name=re.compile("Week 49"))).to_be_visible()
 
     # Three articles from the local site, pasted at once.
-    page.get_by_label("Links").fill(f"{site}/a1\n{site}/a2\n{site}/a3")
-    page.get_by_role("button", name="Add", exact=True).click()
-    expect(page.locator(".result.added")).to_have_count(3)
+    # (the script saves the form first: the title typed here must survive)
+    page.get_by_label("Preheader").fill("Three stories and a walk")
+    page.get_by_label("Links").fill(f"{site}/a1\n{site}/a2\n{site}/a3\n{site}/missing")
+    with page.expect_response(lambda r: r.url.endswith("/admin/issues/w49/link")):    # one per link
+        page.get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_label("Summary")).to_have_count(3)
+    expect(page.locator(".result.added")).to_have_count(3)
+    expect(page.locator(".result.failed")).to_contain_text("404")
+    expect(page.get_by_label("Preheader")).to_have_value("Three stories and a walk")
 
     # One from the feed, through the inbox.
     page.get_by_role("link", name="Inbox").click()
@@ -191,7 +196,11 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(row).to_contain_text(when.strftime("%Y-%m-%d 09:00"))
     screenshot(page, shots, "dashboard")
     violations += axe_violations(page)
+    from newsletter.db import get_engine
+    from newsletter.subscribers.store import SubscriberStore
+    SubscriberStore(get_engine(config)).add("reader@example.org", name="A Reader")
     page.get_by_role("link", name="Subscribers").click()
+    expect(page.get_by_role("cell", name="reader@example.org", exact=True)).to_be_visible()
     violations += axe_violations(page)
 
     # A second browser session opened the issue before this one saved: it cannot overwrite.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError
 from ...issue_edit import IssueEdit, file_digest, save_edit
@@ -105,18 +105,48 @@ def save(issue_id: str) -> Response:
             except NewsletterError as err:
                 flash(f"Could not add the links: {err}", "error")
             else:
-                added = {item.url for item in report.added}
-                results = ([("added", url, "added") for url in links if url in added]
-                           + [("skipped", url, why) for url, why in report.skipped]
-                           + [("failed", url, why) for url, why in report.failed])
-                results += [("added", item.url, "added") for item in report.added if item.url not in links]
-                _mark_inbox(links, issue_id, added)
+                results = _outcomes(links, report)
+                _mark_inbox(links, issue_id, {item.url for item in report.added})
     preview.rebuild(config, issue_id)
     if action.kind != "add":
         flash("Saved.")
         return redirect(url_for("admin.editor", issue_id=issue_id) + (
             f"#item-{action.index}" if action.kind in ("up", "down") else ""))
     return _editor_page(issue_id, results=results)
+
+
+def _outcomes(links: list[str], report: object) -> list[tuple[str, str, str]]:
+    """Return (added|skipped|failed, url, why) per link of an AddReport, in the order given."""
+    added = {item.url for item in report.added}                     # type: ignore[attr-defined]
+    results = ([("added", url, "added") for url in links if url in added]
+               + [("skipped", url, why) for url, why in report.skipped]   # type: ignore[attr-defined]
+               + [("failed", url, why) for url, why in report.failed])    # type: ignore[attr-defined]
+    return results + [("added", item.url, "added") for item in report.added  # type: ignore[attr-defined]
+                      if item.url not in links]
+
+
+@bp.post("/issues/<issue_id>/link")
+def add_link(issue_id: str) -> Response:
+    """Add one link (the editor's script calls this once per pasted link to show progress).
+
+    Returns {"results": [{"kind", "url", "why"}]}; the script shows them again after reloading.
+    Appending needs no digest: like `newsletter add`, it never changes what is in the file.
+    """
+    from ...pipeline import add_sources
+
+    _issue_or_404(issue_id)
+    links = pasted_links(request.form.get("links", ""))[:1]
+    if not links:
+        return jsonify({"results": [{"kind": "failed", "url": request.form.get("links", "")[:200],
+                                     "why": "not a web address (http:// or https://)"}]})
+    try:
+        report = add_sources(services().config, issue_id, links, section=request.form.get("section", "")[:200])
+    except NewsletterError as err:
+        results = [("failed", links[0], str(err))]
+    else:
+        results = _outcomes(links, report)
+        _mark_inbox(links, issue_id, {item.url for item in report.added})
+    return jsonify({"results": [{"kind": k, "url": u, "why": w} for k, u, w in results]})
 
 
 def _mark_inbox(links: list[str], issue_id: str, added: set[str]) -> None:
