@@ -165,9 +165,59 @@ meta = Table(
 # of issues sent before then name the address itself (see web/links.py, signing.legacy_link_days).
 OPAQUE_LINKS_SINCE = "opaque_links_since"
 
+# The editors' workspace (web/admin, web/api). Accounts: passwords and API tokens are stored
+# only as hashes (argon2 for passwords, SHA-256 for the random 256-bit tokens).
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),   # hex SHA-256 of the token
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+)
+
+# The inbox: links waiting to be put into an issue (from feeds, the bookmarklet, pasting, the API).
+inbox_candidates = Table(
+    "inbox_candidates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    Column("url_key", String(64), nullable=False, unique=True),       # hex SHA-256 of the URL
+    Column("title", String(1000), nullable=False, default=""),
+    Column("site", String(300), nullable=False, default=""),
+    Column("origin", String(20), nullable=False),                     # feed|bookmarklet|paste|api
+    Column("published", String(40), nullable=False, default=""),
+    Column("added_to", String(200), nullable=False, default=""),      # issue id once moved in
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Links the editor dismissed: never offered again, whatever brings them back.
+dismissed_links = Table(
+    "dismissed_links", metadata,
+    Column("url_key", String(64), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("dismissed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Addresses erased at their owner's request: only a SHA-256 of the lower-cased address is kept,
+# so an import or a manual add cannot bring the address back, and nothing else about it remains.
+erased_addresses = Table(
+    "erased_addresses", metadata,
+    Column("list", String(200), primary_key=True),
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
 # The newest revision in newsletter/migrations/versions: a database there needs no upgrade.
 # A new revision sets this too (tests/test_migrations.py checks that they agree).
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 SCHEMA_LOCK = 0x6E6C5F736368656D          # PostgreSQL advisory lock: one process creates a new schema
 
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)

@@ -5,13 +5,15 @@ messages and status codes. Each carries its context as attributes, not only in i
     ├── ConfigError          bad config, template, plugin or credentials: stop, say what and where
     ├── SourceError          one article or feed could not be used: skip it (.source)
     ├── IssueError           an issue file is missing, invalid or in the wrong state
-    │   └── StaleRender      the saved render is older than its issue file, templates or config
+    │   ├── StaleRender      the saved render is older than its issue file, templates or config
+    │   └── EditConflict     the file changed since the editor loaded it (.issue_id)
     ├── RenderError          the issue cannot be rendered: nothing is sent
     │   └── ChecksFailed     pre-send checks failed under --strict (.problems)
     ├── SubscriberError      a bad address, list or import
     │   ├── InputError       a name, list name or custom field breaks its rule (.kind, .reason)
     │   └── TokenError       a link token forged, altered, expired or not ours
     ├── ScheduleError        a time, job or issue cannot be scheduled as asked
+    ├── AccountError         a user or API token cannot be added, found or used (.name)
     ├── SendStopped          a run stopped as asked (signal, shutdown); it resumes later
     ├── SendPaused           complaints paused a list's scheduled sends (.list_name, .issue_id)
     ├── FeedbackError        a bounce/complaint report or webhook body cannot be read (.source)
@@ -97,6 +99,22 @@ class TokenError(SubscriberError):
 
 class ScheduleError(NewsletterError):
     """A time, job or issue cannot be scheduled (or unscheduled) as asked."""
+
+
+class AccountError(NewsletterError):
+    """A user or API token cannot be added, found or used."""
+
+    def __init__(self, message: str, name: str = ""):
+        super().__init__(message)
+        self.name = name
+
+
+class EditConflict(IssueError):
+    """An issue file changed (another browser, the CLI, $EDITOR) since the editor loaded it."""
+
+    def __init__(self, message: str, issue_id: str = ""):
+        super().__init__(message)
+        self.issue_id = issue_id
 
 
 class SendStopped(NewsletterError):

@@ -18,6 +18,7 @@ from ..models import Subscriber, SuppressionSource
 from . import suppression
 from .addresses import address_key, check_status, normalise_address
 from .csvfile import ImportReport, export_file, import_file
+from .erasure import erase, erased_keys, refuse_erased
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class SubscriberStore:
                     existing = conn.execute(select(_T).where(
                         _T.c.list == list_name, _T.c.email_key == record["key"])).first()
                     if existing is None:
+                        refuse_erased(conn, list_name, record["key"], address)
                         self._insert(conn, list_name, [dict(record, status=status)])
                         self._record_suppressed(conn, list_name, [dict(record, status=status)], {},
                                                 SuppressionSource.MANUAL)
@@ -115,6 +117,11 @@ class SubscriberStore:
         with write_transaction(self.engine) as conn:
             result = conn.execute(delete(_T).where(_T.c.list == list_name, _T.c.email_key == key))
         return result.rowcount > 0
+
+    def erase(self, email: str, list_name: str) -> bool:
+        """Delete the address and its personal data, keeping a hashed suppression (erasure.py);
+        return False when it was not on the list."""
+        return erase(self.engine, email, list_name)
 
     def count(self, list_name: str, status: str | None = None) -> int:
         """Return how many subscribers list_name has (in one state when status is given)."""
@@ -190,9 +197,12 @@ class SubscriberStore:
                     keys = [r["key"] for r in records]
                     existing = {row.email_key: row for row in conn.execute(
                         select(_T).where(_T.c.list == list_name, _T.c.email_key.in_(keys)))}
-                    new = [dict(r, status=r["status"] or "active") for r in records if r["key"] not in existing]
+                    gone = erased_keys(conn, list_name, [k for k in keys if k not in existing])
+                    new = [dict(r, status=r["status"] or "active") for r in records
+                           if r["key"] not in existing and r["key"] not in gone]
                     self._insert(conn, list_name, new)
                     counts.added = len(new)
+                    counts.kept_suppressed = len(gone)     # erased on request: never brought back
                     for r in records:
                         row = existing.get(r["key"])
                         if row is None:

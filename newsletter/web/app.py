@@ -18,6 +18,8 @@ from .background import BackgroundJobs
 from .context import EXTENSION, RateLimits, Services
 from .errorpages import init_error_pages
 from .security import init_security
+from .admin import init_admin
+from .api import init_api
 from .theme import make_theme
 from .validate import language, mask_address
 
@@ -73,6 +75,8 @@ def create_app(config: Config) -> Flask:
     app.register_blueprint(signup.bp)
     app.register_blueprint(archive.bp)
     init_hooks(app, config)         # /hooks/<provider>: bounce and complaint webhooks
+    init_admin(app)             # the editors' workspace (/admin/) and its JSON API (/api/v1/)
+    init_api(app)
 
     @app.get("/site.css")
     def site_css() -> Response:

@@ -1,0 +1,145 @@
+"""Editor accounts and API tokens: add, check, list and remove them in the database.
+
+Passwords are hashed with argon2id (argon2-cffi, RFC 9106 parameters of its default profile);
+API tokens are 256 random bits shown once and stored as their SHA-256 (a token is already
+high-entropy, so a slow hash would add nothing but latency to every API call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from .db import api_tokens, users, utcnow, write_transaction
+from .errors import AccountError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}\Z")
+MIN_PASSWORD = 10
+TOKEN_PREFIX = "nlt_"
+_hasher = PasswordHasher()
+# Verifying against this when the user does not exist keeps the answer time the same, so a
+# login form does not tell which user names exist.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user or token as listed: its name and when it was made (UTC)."""
+
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+def check_name(name: str) -> str:
+    """Return name when it is a valid user or token name; raise AccountError otherwise."""
+    if not _NAME.match(name or ""):
+        raise AccountError(f"invalid name {name!r}: use letters, digits, '.', '_', '@' or '-' "
+                           "(at most 100, starting with a letter or digit)", name)
+    return name
+
+
+class Accounts:
+    """The users and API tokens stored in one database."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # -- users -------------------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str) -> None:
+        """Add user name with password; raise AccountError for a bad name, short password or duplicate."""
+        check_name(name)
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD} characters", name)
+        digest = _hasher.hash(password)
+        with write_transaction(self.engine) as conn:
+            if conn.execute(select(users.c.id).where(users.c.name == name)).first():
+                raise AccountError(f"user {name!r} already exists", name)
+            conn.execute(insert(users).values(name=name, password_hash=digest, created_at=utcnow()))
+
+    def check_password(self, name: str, password: str) -> bool:
+        """Return True when name exists and password is theirs (rehashing an outdated hash)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users.c.password_hash).where(users.c.name == name)).first()
+        stored = row[0] if row else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+        if row is None:
+            return False
+        if _hasher.check_needs_rehash(stored):
+            with write_transaction(self.engine) as conn:
+                conn.execute(update(users).where(users.c.name == name)
+                             .values(password_hash=_hasher.hash(password)))
+        return True
+
+    def user_exists(self, name: str) -> bool:
+        """Return True when user name exists (a session of a removed user stops working)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.id).where(users.c.name == name)).first() is not None
+
+    def list_users(self) -> list[Account]:
+        """Return every user, by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users.c.name, users.c.created_at).order_by(users.c.name)).all()
+        return [Account(r.name, r.created_at) for r in rows]
+
+    def remove_user(self, name: str) -> None:
+        """Remove user name; raise AccountError when there is no such user."""
+        with write_transaction(self.engine) as conn:
+            if conn.execute(delete(users).where(users.c.name == name)).rowcount == 0:
+                raise AccountError(f"no user {name!r} (see `newsletter users list`)", name)
+
+    # -- API tokens --------------------------------------------------------------------------------
+
+    def create_token(self, name: str) -> str:
+        """Create API token name and return its secret value (shown once, only its hash is kept)."""
+        check_name(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with write_transaction(self.engine) as conn:
+            if conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
+                raise AccountError(f"token {name!r} already exists (revoke it first)", name)
+            conn.execute(insert(api_tokens).values(name=name, token_hash=_token_hash(token),
+                                                   created_at=utcnow()))
+        return token
+
+    def token_name(self, token: str) -> str | None:
+        """Return the name of the token whose value is token (noting its use), or None."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        digest = _token_hash(token)
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(select(api_tokens.c.id, api_tokens.c.name)
+                               .where(api_tokens.c.token_hash == digest)).first()
+            if row is None:
+                return None
+            conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=utcnow()))
+        return row.name
+
+    def list_tokens(self) -> list[Account]:
+        """Return every API token (names and dates, never values), by name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.last_used_at)
+                                .order_by(api_tokens.c.name)).all()
+        return [Account(r.name, r.created_at, r.last_used_at) for r in rows]
+
+    def revoke_token(self, name: str) -> None:
+        """Delete API token name; raise AccountError when there is none."""
+        with write_transaction(self.engine) as conn:
+            if conn.execute(delete(api_tokens).where(api_tokens.c.name == name)).rowcount == 0:
+                raise AccountError(f"no API token {name!r} (see `newsletter tokens list`)", name)
+
+
+def _token_hash(token: str) -> str:
+    """Return the hex SHA-256 of a token's value."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,77 @@
+"""Reading the admin's forms: the issue editor's fields and buttons, pasted links."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from werkzeug.datastructures import MultiDict
+
+from ...issue_edit import ISSUE_FIELDS, ITEM_FIELDS, IssueEdit, ItemEdit
+
+MAX_ITEMS = 500
+MAX_LINKS = 50
+_ACTION = re.compile(r"(save|overwrite|add|up|down|remove)(?:-(\d{1,4}))?\Z")
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class EditorAction:
+    """The button the editor pressed: save, overwrite (after a conflict), add (links), or up/down/remove of item index."""
+
+    kind: str
+    index: int = -1
+
+
+def editor_action(form: MultiDict[str, str]) -> EditorAction:
+    """Return the action of the pressed button (Enter in a field means save)."""
+    found = _ACTION.match(form.get("action", "save"))
+    if not found:
+        return EditorAction("save")
+    return EditorAction(found.group(1), int(found.group(2)) if found.group(2) else -1)
+
+
+def issue_edit(form: MultiDict[str, str]) -> IssueEdit:
+    """Return the IssueEdit the editor form describes (items in the order of the page)."""
+    values = {key: form.get(key, "")[:20_000] for key in ISSUE_FIELDS if key in form}
+    items = []
+    for i in range(min(_int(form.get("count")), MAX_ITEMS)):
+        url = form.get(f"item-{i}-url")
+        if url is None:
+            continue
+        fields = {key: form.get(f"item-{i}-{key}", "")[:20_000] for key in ITEM_FIELDS
+                  if f"item-{i}-{key}" in form}
+        items.append(ItemEdit(url=url, values=fields))
+    return IssueEdit(values=values, items=items)
+
+
+def apply_action(edit: IssueEdit, action: EditorAction) -> IssueEdit:
+    """Return edit with the item move or removal of action applied (save and add change nothing)."""
+    items, i = list(edit.items), action.index
+    if not 0 <= i < len(items):
+        return edit
+    if action.kind == "remove":
+        del items[i]
+    elif action.kind == "up" and i > 0:
+        items[i - 1], items[i] = items[i], items[i - 1]
+    elif action.kind == "down" and i < len(items) - 1:
+        items[i + 1], items[i] = items[i], items[i + 1]
+    return IssueEdit(values=edit.values, items=items)
+
+
+def pasted_links(text: str) -> list[str]:
+    """Return the http(s) URLs in pasted text, in order, without repeats (at most MAX_LINKS)."""
+    seen: list[str] = []
+    for url in _URL.findall(text or ""):
+        url = url.rstrip(".,;)>]\"'")
+        if url not in seen:
+            seen.append(url)
+    return seen[:MAX_LINKS]
+
+
+def _int(value: str | None) -> int:
+    """Return value as a non-negative int (0 when it is not one)."""
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0

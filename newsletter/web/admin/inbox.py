@@ -1,0 +1,162 @@
+"""The inbox: candidate links from the feeds, the bookmarklet and pasting; move into an issue or dismiss."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Response, abort, flash, redirect, request, url_for
+
+from ...errors import NewsletterError, SourceError
+from ...inbox import Inbox
+from ...issues import list_issue_ids
+from ..context import page, services
+from . import bp
+from .forms import pasted_links
+from .status import issue_rows
+
+PAGE = 50
+
+
+def inbox_store() -> Inbox:
+    """Return the Inbox of this app's database."""
+    return Inbox(services().engine)
+
+
+def collect_feeds() -> tuple[int, list[str]]:
+    """Read every configured feed into the inbox; return (entries offered, one line per failed feed)."""
+    from ...articles.feeds import read_feed
+
+    config = services().config
+    inbox, offered, failed = inbox_store(), 0, []
+    for feed in config.sources.feeds:
+        try:
+            entries = read_feed(feed.url, config.fetch, limit=config.schedule.max_items * 3)
+        except SourceError as err:
+            failed.append(f"{feed.url}: {err}")
+            continue
+        for entry in entries:
+            try:
+                site = urlsplit(entry.url).hostname or ""
+                published = entry.published.strftime("%Y-%m-%d") if entry.published else ""
+                if inbox.add(entry.url, "feed", entry.title, site, published) is not None:
+                    offered += 1
+            except SourceError:
+                continue        # a feed entry without a web address: nothing to offer
+    return offered, failed
+
+
+def issue_marks(urls: set[str]) -> dict[str, str]:
+    """Return {url: "in issue ID" or "sent in issue ID"} for the urls some issue file already holds."""
+    from ...issues import load_issue
+    from ...ledger import Ledger
+
+    config, marks = services().config, {}
+    ledger = Ledger(services().engine)
+    for issue_id in list_issue_ids(config.paths.issues):
+        try:
+            held = {item.url for item in load_issue(config.paths.issues, issue_id).items} & urls
+        except NewsletterError:
+            continue
+        if held:
+            word = "sent in issue" if ledger.issue_state(issue_id) else "in issue"
+            for url in held:
+                if not marks.get(url, "").startswith("sent"):
+                    marks[url] = f"{word} {issue_id}"
+    return marks
+
+
+@bp.get("/inbox")
+def inbox() -> Response:
+    """Show the waiting candidates, newest first, with the issues they can go into."""
+    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    candidates, total = inbox_store().list(waiting_only=True, offset=(page_no - 1) * PAGE, limit=PAGE)
+    config = services().config
+    drafts = [r.id for r in issue_rows(config) if r.state in ("draft", "scheduled")]
+    base = request.host_url.rstrip("/")
+    bookmarklet = ("javascript:location.href='" + base + url_for("admin.clip")
+                   + "?url='+encodeURIComponent(location.href)+'&title='+encodeURIComponent(document.title)")
+    return page("admin/inbox.html", candidates=candidates, total=total, page_no=page_no,
+                marks=issue_marks({c.url for c in candidates}),
+                pages=max(1, -(-total // PAGE)), drafts=drafts, bookmarklet=bookmarklet,
+                feeds=len(config.sources.feeds))
+
+
+@bp.post("/inbox/links")
+def paste() -> Response:
+    """Put the pasted links into the inbox."""
+    links = pasted_links(request.form.get("links", ""))
+    inbox, added = inbox_store(), 0
+    for url in links:
+        try:
+            if inbox.add(url, "paste", site=urlsplit(url).hostname or ""):
+                added += 1
+        except SourceError as err:
+            flash(str(err), "error")
+    flash(f"{added} link(s) put in the inbox." if links else "No http:// or https:// link found in what you pasted.",
+          "info" if links else "error")
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/fetch")
+def fetch_feeds() -> Response:
+    """Read the configured feeds now."""
+    offered, failed = collect_feeds()
+    for line in failed:
+        flash(f"Feed not read: {line}", "error")
+    flash(f"{offered} link(s) from the feeds are in the inbox.")
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/<int:candidate_id>/dismiss")
+def dismiss(candidate_id: int) -> Response:
+    """Dismiss a candidate for good (htmx swaps the row out; without JS the page reloads)."""
+    if not inbox_store().dismiss(candidate_id):
+        abort(404, description="That link is no longer in the inbox.")
+    if request.headers.get("HX-Request"):
+        return Response("", 200)
+    flash("Dismissed.")
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.post("/inbox/<int:candidate_id>/move")
+def move(candidate_id: int) -> Response:
+    """Fetch, summarise and append the candidate to the chosen issue (pipeline.add_sources)."""
+    from ...pipeline import add_sources
+
+    store = inbox_store()
+    candidate = store.get(candidate_id)
+    if candidate is None:
+        abort(404, description="That link is no longer in the inbox.")
+    issue_id = request.form.get("issue", "")
+    if issue_id not in list_issue_ids(services().config.paths.issues):
+        flash("Choose an issue to add the link to (create one first).", "error")
+        return redirect(url_for("admin.inbox"))
+    try:
+        report = add_sources(services().config, issue_id, [candidate.url])
+    except NewsletterError as err:
+        flash(f"{candidate.url}: {err}", "error")
+        return redirect(url_for("admin.inbox"))
+    for url, why in report.failed:
+        flash(f"Not added: {url}: {why}", "error")
+    for url, why in report.skipped:
+        flash(f"Skipped: {url}: {why}", "error")
+    if report.added or report.skipped:
+        store.mark_added(candidate_id, issue_id)
+    if report.added:
+        flash(f"Added to issue {issue_id}: {report.added[0].title}")
+    return redirect(url_for("admin.inbox"))
+
+
+@bp.route("/inbox/clip", methods=["GET", "POST"])
+def clip() -> Response:
+    """The bookmarklet's page: GET shows the link to confirm, POST (with CSRF) puts it in the inbox."""
+    url = request.values.get("url", "").strip()[:2000]
+    title = request.values.get("title", "").strip()[:1000]
+    if request.method == "GET":
+        return page("admin/clip.html", url=url, title=title, error="")
+    try:
+        inbox_store().add(url, "bookmarklet", title, urlsplit(url).hostname or "")
+    except SourceError as err:
+        return page("admin/clip.html", 400, url=url, title=title, error=str(err))
+    flash(f"Put in the inbox: {title or url}")
+    return redirect(url_for("admin.inbox"))

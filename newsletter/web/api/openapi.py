@@ -1,0 +1,166 @@
+"""The OpenAPI 3.0 document of /api/v1/: the request schemas here also validate the request bodies
+(jsonschema), so what the document says and what the API accepts cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_STR = {"type": "string"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page_of(name: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "page", "per_page", "total"], "properties": {
+        "items": {"type": "array", "items": _ref(name)}, "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1}, "total": {"type": "integer", "minimum": 0}}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": _STR, "message": _STR}}}},
+    "Item": {"type": "object", "required": ["url", "title", "summary", "section", "source", "image", "image_alt"],
+             "properties": {k: _STR for k in ("url", "title", "summary", "section", "source", "author",
+                                              "date", "image", "image_alt")}},
+    "IssueSummary": {"type": "object", "required": ["id", "title", "state", "items"], "properties": {
+        "id": _STR, "title": _STR, "state": {"type": "string", "enum": ["draft", "scheduled", "sending", "sent", "invalid"]},
+        "items": {"type": "integer", "minimum": 0}, "when": _STR}},
+    "Issue": {"type": "object", "required": ["id", "title", "date", "intro", "preheader", "items", "digest", "state"],
+              "properties": {"id": _STR, "title": _STR, "date": _STR, "intro": _STR, "preheader": _STR,
+                             "digest": _STR, "state": _STR, "items": {"type": "array", "items": _ref("Item")}}},
+    "IssueCreate": {"type": "object", "required": ["id"], "additionalProperties": False, "properties": {
+        "id": {"type": "string", "pattern": ID_PATTERN}, "title": {"type": "string", "maxLength": 500}}},
+    "ItemEdit": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+        "url": {"type": "string", "maxLength": 2000}, **{k: {"type": "string", "maxLength": 20000}
+                                                          for k in ("title", "summary", "section", "image_alt")}}},
+    "IssueEdit": {"type": "object", "required": ["digest"], "additionalProperties": False, "properties": {
+        "digest": {"type": "string", "maxLength": 64},
+        **{k: {"type": "string", "maxLength": 20000} for k in ("title", "intro", "preheader")},
+        "items": {"type": "array", "maxItems": 500, "items": _ref("ItemEdit")}}},
+    "Links": {"type": "object", "required": ["urls"], "additionalProperties": False, "properties": {
+        "urls": {"type": "array", "minItems": 1, "maxItems": 50,
+                 "items": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000}},
+        "section": {"type": "string", "maxLength": 200}}},
+    "AddReport": {"type": "object", "required": ["added", "skipped", "failed"], "properties": {
+        "added": {"type": "array", "items": _ref("Item")},
+        "skipped": {"type": "array", "items": _ref("LinkOutcome")},
+        "failed": {"type": "array", "items": _ref("LinkOutcome")}}},
+    "LinkOutcome": {"type": "object", "required": ["url", "reason"], "properties": {"url": _STR, "reason": _STR}},
+    "Preview": {"type": "object", "required": ["subject", "html", "text", "warnings"], "properties": {
+        "subject": _STR, "html": _STR, "text": _STR, "warnings": {"type": "array", "items": _STR}}},
+    "TestSend": {"type": "object", "required": ["address"], "additionalProperties": False,
+                 "properties": {"address": {"type": "string", "maxLength": 320}}},
+    "TestSent": {"type": "object", "required": ["address", "message_id"], "properties": {"address": _STR, "message_id": _STR}},
+    "ScheduleRequest": {"type": "object", "required": ["at"], "additionalProperties": False,
+                        "properties": {"at": {"type": "string", "maxLength": 40}}},
+    "Job": {"type": "object", "required": ["id", "what", "next_run"], "properties": {
+        "id": _STR, "what": _STR, "next_run": {"type": "string", "nullable": True}}},
+    "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to"],
+                  "properties": {"id": {"type": "integer"}, "url": _STR, "title": _STR, "site": _STR,
+                                 "origin": _STR, "published": _STR, "added_to": _STR}},
+    "CandidateAdd": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+        "url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000},
+        "title": {"type": "string", "maxLength": 1000}}},
+    "SubscriberList": {"type": "object", "required": ["name", "counts"], "properties": {
+        "name": _STR, "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+    "Subscriber": {"type": "object", "required": ["email", "name", "list", "status"], "properties": {
+        "email": _STR, "name": _STR, "list": _STR, "status": _STR}},
+    "SubscriberErase": {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
+        "email": {"type": "string", "maxLength": 320}, "list": {"type": "string", "minLength": 1, "maxLength": 200}}},
+    "SubscriberAdd": {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
+        "email": {"type": "string", "maxLength": 320}, "name": {"type": "string", "maxLength": 500},
+        "list": {"type": "string", "minLength": 1, "maxLength": 200}}},
+}
+
+_ERRORS = {code: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
+           for code, text in (("400", "Invalid request"), ("401", "Missing or unknown bearer token"),
+                              ("404", "No such resource"), ("409", "Conflict with the current state"),
+                              ("413", "Request too large"))}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(op_id: str, summary: str, ok: dict[str, Any], *, body: str | None = None,
+        params: list[dict[str, Any]] | None = None, errors: tuple[str, ...] = ("400", "401"),
+        status: str = "200") -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": op_id, "summary": summary,
+                          "responses": {status: ok, **{e: _ERRORS[e] for e in errors}}}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+_ISSUE = {"name": "issue_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": ID_PATTERN}}
+_CAND = {"name": "candidate_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}   # larger than any id: 404
+_PAGING = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+           {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}}]
+_LIST = {"name": "list", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 200}}
+_Q = {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 320}}
+_NO_CONTENT = {"description": "Done"}
+_E404 = ("400", "401", "404")
+
+
+def document(server_url: str) -> dict[str, Any]:
+    """Return the OpenAPI 3.0.3 document with server_url (…/api/v1) as its server."""
+    paths = {
+        "/issues": {
+            "get": _op("listIssues", "List issues, newest first", _json(_page_of("IssueSummary")), params=_PAGING),
+            "post": _op("createIssue", "Create an issue file", _json(_ref("Issue"), "Created"), body="IssueCreate",
+                        errors=("400", "401", "409"), status="201")},
+        "/issues/{issue_id}": {
+            "get": _op("getIssue", "An issue with its items and the digest to edit it with",
+                       _json(_ref("Issue")), params=[_ISSUE], errors=_E404),
+            "patch": _op("editIssue", "Change fields, reorder or remove items (refused when the digest is stale)",
+                         _json(_ref("Issue")), body="IssueEdit", params=[_ISSUE], errors=_E404 + ("409",))},
+        "/issues/{issue_id}/items": {
+            "post": _op("addItems", "Fetch, summarise and append articles", _json(_ref("AddReport")),
+                        body="Links", params=[_ISSUE], errors=_E404)},
+        "/issues/{issue_id}/preview": {
+            "post": _op("buildPreview", "Build the issue and return its preview and check results",
+                        _json(_ref("Preview")), params=[_ISSUE], errors=_E404 + ("409",))},
+        "/issues/{issue_id}/test": {
+            "post": _op("sendTest", "Send a test copy of the built issue", _json(_ref("TestSent")),
+                        body="TestSend", params=[_ISSUE], errors=_E404 + ("409",))},
+        "/issues/{issue_id}/schedule": {
+            "put": _op("scheduleIssue", "Schedule the send (time in the newsletter's time zone)",
+                       _json(_ref("Job")), body="ScheduleRequest", params=[_ISSUE], errors=_E404 + ("409",)),
+            "delete": _op("unscheduleIssue", "Cancel the scheduled send", _NO_CONTENT, params=[_ISSUE],
+                          errors=_E404, status="204")},
+        "/inbox": {
+            "get": _op("listInbox", "Waiting inbox candidates, newest first", _json(_page_of("Candidate")),
+                       params=_PAGING),
+            "post": _op("addCandidate", "Put a link in the inbox", _json(_ref("Candidate"), "Added"),
+                        body="CandidateAdd", errors=("400", "401", "409"), status="201")},
+        "/inbox/{candidate_id}": {
+            "delete": _op("dismissCandidate", "Dismiss a candidate for good", _NO_CONTENT, params=[_CAND],
+                          errors=_E404, status="204")},
+        "/subscribers/erase": {
+            "post": _op("eraseSubscriber", "Erase an address: deleted with its data, a hashed suppression kept",
+                        _NO_CONTENT, body="SubscriberErase", errors=_E404, status="204")},
+        "/lists": {"get": _op("listLists", "Subscriber lists with counts per state",
+                              _json({"type": "object", "required": ["items"], "properties": {
+                                  "items": {"type": "array", "items": _ref("SubscriberList")}}}))},
+        "/subscribers": {
+            "get": _op("listSubscribers", "Subscribers of a list, optionally filtered",
+                       _json(_page_of("Subscriber")), params=[_LIST, _Q, *_PAGING]),
+            "post": _op("addSubscriber", "Add a subscriber (an existing address keeps its state)",
+                        _json(_ref("Subscriber"), "Added"), body="SubscriberAdd", status="201")},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "newsletter editor API", "version": "1.0.0",
+                 "description": "Bearer tokens come from `newsletter tokens create NAME`."},
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,132 @@
+/* Small progressive enhancements of the editor's pages; every page works without them.
+   - Tabs: the preview's 375 px / 640 px / text / checks panes become keyboard-usable tabs
+     (WAI-ARIA Authoring Practices "Tabs" pattern: arrows move, Home/End jump).
+   - htmx sends the CSRF token of the page with every request it makes. */
+(function () {
+  "use strict";
+
+  function initTabs(root) {
+    var list = root.querySelector('[role="tablist"]');
+    if (!list) return;
+    var tabs = Array.prototype.slice.call(list.querySelectorAll('[role="tab"]'));
+    function select(tab, focus) {
+      tabs.forEach(function (t) {
+        var on = t === tab;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        t.tabIndex = on ? 0 : -1;
+        document.getElementById(t.getAttribute("aria-controls")).hidden = !on;
+      });
+      if (focus) tab.focus();
+      try { sessionStorage.setItem("preview-tab", tab.id); } catch (e) { /* private mode */ }
+    }
+    tabs.forEach(function (tab, i) {
+      tab.addEventListener("click", function () { select(tab, false); });
+      tab.addEventListener("keydown", function (ev) {
+        var next = null;
+        if (ev.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+        else if (ev.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+        else if (ev.key === "Home") next = tabs[0];
+        else if (ev.key === "End") next = tabs[tabs.length - 1];
+        if (next) { ev.preventDefault(); select(next, true); }
+      });
+    });
+    list.hidden = false;
+    root.classList.add("tabbed");
+    var saved = null;
+    try { saved = document.getElementById(sessionStorage.getItem("preview-tab") || ""); } catch (e) { saved = null; }
+    select(saved && tabs.indexOf(saved) >= 0 ? saved : tabs[0], false);
+  }
+
+  /* The editor's Add button: save the edits, then fetch the pasted links one at a time so each
+     link's progress and outcome show as they happen; reload at the end (the file has grown).
+     Without a script (or on a conflict) the form posts as usual and the server does it all. */
+  var LINK = /https?:\/\/\S+/g;
+  var STORE = "link-results:" + location.pathname;
+
+  function showResult(list, kind, url, why) {
+    var li = document.createElement("li");
+    li.className = "result " + kind;
+    var badge = document.createElement("span");
+    badge.className = "badge " + kind;
+    badge.textContent = kind;
+    var mono = document.createElement("span");
+    mono.className = "mono";
+    mono.textContent = url;
+    li.appendChild(badge);
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(mono);
+    if (why && kind !== "added") li.appendChild(document.createTextNode(": " + why));
+    list.appendChild(li);
+    return li;
+  }
+
+  function initLinks(form) {
+    var panel = document.getElementById("link-results");
+    if (!panel || !window.fetch || !window.FormData) return;
+    var list = panel.querySelector("ul");
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(STORE) || "null"); sessionStorage.removeItem(STORE); } catch (e) { kept = null; }
+    if (kept && kept.length) {
+      list.textContent = "";
+      kept.forEach(function (r) { showResult(list, r.kind, r.url, r.why); });
+      panel.hidden = false;
+    }
+    form.addEventListener("submit", function (ev) {
+      if (!ev.submitter || ev.submitter.value !== "add") return;
+      var links = (form.elements.links.value.match(LINK) || []).filter(function (u, i, all) { return all.indexOf(u) === i; });
+      if (!links.length) return;       // the server explains what is wrong
+      ev.preventDefault();
+      var buttons = form.querySelectorAll("button");
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+      var data = new FormData(form);
+      data.set("action", "save");
+      fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" }).then(function (resp) {
+        if (!resp.ok) { fallback(); return; }
+        list.textContent = "";
+        panel.hidden = false;
+        var results = [];
+        var chain = Promise.resolve();
+        links.forEach(function (url, i) {
+          chain = chain.then(function () {
+            var li = showResult(list, "fetching", url, "");
+            li.lastChild.textContent = url + " (" + (i + 1) + " of " + links.length + ")…";
+            var one = new FormData();
+            one.set("csrf_token", form.elements.csrf_token.value);
+            one.set("links", url);
+            one.set("section", form.elements.section.value);
+            return fetch(form.dataset.linkUrl, { method: "POST", body: one, credentials: "same-origin" })
+              .then(function (r) { return r.ok ? r.json() : { results: [{ kind: "failed", url: url, why: "the server answered " + r.status }] }; })
+              .catch(function () { return { results: [{ kind: "failed", url: url, why: "the server could not be reached" }] }; })
+              .then(function (body) {
+                list.removeChild(li);
+                body.results.forEach(function (r) { results.push(r); showResult(list, r.kind, r.url, r.why); });
+              });
+          });
+        });
+        chain.then(function () {
+          try { sessionStorage.setItem(STORE, JSON.stringify(results)); } catch (e) { /* shown until reload */ }
+          location.replace(location.pathname);
+        });
+      }, fallback);
+      function fallback() {
+        var action = document.createElement("input");
+        action.type = "hidden"; action.name = "action"; action.value = "add";
+        form.appendChild(action);
+        form.submit();
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
+    var editor = document.getElementById("editor-form");
+    if (editor) initLinks(editor);
+  });
+
+  document.addEventListener("htmx:configRequest", function (ev) {
+    var field = document.querySelector('input[name="csrf_token"]');
+    if (field && !ev.detail.parameters["csrf_token"]) {
+      ev.detail.parameters.csrf_token = field.value;
+    }
+  });
+})();
