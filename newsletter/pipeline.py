@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from . import issues
 from .articles.compose import AddProgress, AddReport
 from .config import Config
-from .errors import ChecksFailed, IssueError, SourceError, StaleRender
-from .models import Issue, Rendered
+from .errors import ChecksFailed, IssueError, SourceError
+from .models import Rendered
 
 if TYPE_CHECKING:
     from .articles.feeds import FeedCandidate
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from .models import Delivery
     from .queue.chunks import ChunkJob
     from .queue.enqueue import QueuedSend
-    from .queue.progress import SendProgress
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +169,7 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     from .personalize.message import sample_preview
     from .render import saved
     from .render.checks import check_personalised
+    from .render.prechecks import build_warnings
     from .render.inputs import input_digests
     from .render.issue import render_issue
 
@@ -182,7 +182,7 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
                          "(start a new issue to change it)")
     inputs = input_digests(config, issue)
     rendered = render_issue(issue, config)
-    warnings = _build_warnings(config, issue, rendered, check_links)
+    warnings = build_warnings(config, issue, rendered, check_links)
     if strict and warnings:
         raise ChecksFailed(issue_id, warnings)
     folder = saved.save_rendered(config.paths.state, rendered, inputs=inputs)
@@ -194,66 +194,14 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     return BuildReport(rendered=rendered, folder=folder, warnings=warnings)
 
 
-def _build_warnings(config: Config, issue: Issue, rendered: Rendered, check_links: bool) -> list[str]:
-    """Return the pre-send warnings of a render: its own checks, the sender's identity, unknown
-    merge fields (against the fields the subscriber lists have) and, when asked, dead links."""
-    from .render.checks import check_fields, check_identity, check_rendered, fields_used
-    from .render.placeholders import STANDARD_FIELDS
-
-    warnings = check_rendered(rendered, issue)
-    warnings += check_identity(config.newsletter, str(config.path or "config"))
-    if set(fields_used(rendered)) - set(STANDARD_FIELDS):
-        warnings += check_fields(rendered, _subscriber_fields(config))
-    if check_links:
-        from .render.links import check_links as ask, dead_link_warnings, link_targets
-
-        warnings += dead_link_warnings(ask(link_targets(rendered.html), config.fetch))
-    return warnings
-
-
-def _subscriber_fields(config: Config) -> set[str]:
-    """Return the token names of the custom fields any subscriber of any list has."""
-    from .db import get_engine
-    from .render.placeholders import field_name
-    from .subscribers import SubscriberStore
-
-    store = SubscriberStore(get_engine(config))
-    return {field_name(str(key)) for name in store.lists()
-            for subscriber in store.iter_subscribers(name) for key in subscriber.fields}
-
-
 def check_current(config: Config, issue_id: str, *, frozen: bool | None = None) -> None:
-    """Check that the saved render of issue_id is what `build` would make now.
+    """Check that the saved render of issue_id is what `build` would make now (render.inputs);
+    frozen (default: whether its send started) lets a changed render go out with a warning.
 
-    Raises IssueError when it was never built (or the issue file no longer loads) and StaleRender
-    naming what changed since `build` (the issue file, the templates, the [newsletter] settings).
-    A frozen render (its send started) is what goes out whatever changed: only logged then. A
-    render saved by a release that recorded no digests is not compared.
-    """
-    from .render import saved
-    from .render.inputs import describe_changes, input_digests
+    Raises IssueError (never built) and StaleRender naming what changed since `build`."""
+    from .render.inputs import check_current as compare
 
-    recorded = saved.load_meta(config.paths.state, issue_id).get("inputs")
-    if not isinstance(recorded, dict):
-        return
-    frozen = is_frozen(config, issue_id) if frozen is None else frozen
-    path = issues.issue_path(config.paths.issues, issue_id)
-    if not path.exists():
-        if frozen:
-            return
-        raise StaleRender(f"issue {issue_id!r} changed after it was built (its file {path} is gone): "
-                          "restore it and build again", issue_id, [f"the issue file {path}"])
-    current = input_digests(config, issues.load_issue(config.paths.issues, issue_id))
-    changed = describe_changes(config, path, recorded, current)
-    if not changed:
-        return
-    if frozen:
-        log.warning("issue %s: %s changed since its send started; the frozen render goes out "
-                    "(start a new issue to change it)", issue_id, " and ".join(changed))
-        return
-    raise StaleRender(f"issue {issue_id!r} changed after it was built ({' and '.join(changed)}): run "
-                      f"`newsletter build {issue_id}` (or `newsletter send {issue_id} --build`)",
-                      issue_id, changed)
+    compare(config, issue_id, frozen=is_frozen(config, issue_id) if frozen is None else frozen)
 
 
 def rebuild_for_send(config: Config, issue_id: str) -> BuildReport | None:
@@ -405,21 +353,6 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
         # The last chunk to end marks the issue sent when no row is open (the ledger decides).
         report.state = ledger.finish(job.issue_id, job.list_name)
     return outcome
-
-
-def follow_send(config: Config, issue_id: str, *, list_name: str | None = None, every: float = 1.0,
-                on_progress: "Callable[[SendProgress, dict[str, int]], None] | None" = None,
-                halt: threading.Event | None = None) -> "SendProgress | None":
-    """Wait until no chunk of the queued send waits or runs; return its last SendProgress.
-
-    on_progress gets the progress and the ledger's counts per state every `every` seconds.
-    Returns None when the issue was never queued for the list; stops early when halt is set.
-    """
-    from .db import get_engine
-    from .queue.progress import follow
-
-    return follow(get_engine(config), issue_id, list_name or config.delivery.default_list, every=every,
-                  on_progress=on_progress, halt=halt)
 
 
 def upgrade_database(config: Config) -> tuple["UpgradeReport", list[str]]:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from config_support import NEWSLETTER, build_config
-from newsletter.accounts import Accounts
+from newsletter.workspace.accounts import Accounts
 from newsletter.config import Config
 from newsletter.db import get_engine
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from admin_support import (EDITOR, PASSWORD, SECRET, add_editor, admin_config, article_site, csrf_of,
                            logged_in)
-from newsletter.accounts import Accounts
+from newsletter.workspace.accounts import Accounts
 from newsletter.cli import cli
 from newsletter.db import get_engine
 from newsletter.issues import issue_path, load_issue
@@ -170,7 +170,7 @@ def test_bad_issue_id_and_duplicate_are_one_line(app):
 
 
 def test_inbox_paste_dismiss_is_remembered_and_move_into_issue(app, config):
-    from newsletter.inbox import Inbox
+    from newsletter.workspace.inbox import Inbox
 
     client = logged_in(app.test_client())
     _create(client)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from admin_support import SECRET, admin_config, article_site
-from newsletter.accounts import Accounts
+from newsletter.workspace.accounts import Accounts
 from newsletter.issues import issue_path
 from newsletter.web.api.openapi import document
 from newsletter.web.app import create_app

@@ -31,7 +31,7 @@ from ..ledger import STATES, Ledger
 from ..models import IssueState
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
-from ..pipeline import follow_send, rebuild_for_send, send_issue, send_test
+from ..pipeline import rebuild_for_send, send_issue, send_test
 from ..queue.enqueue import QueuedSend
 from ..queue.progress import SendProgress
 from ..render.saved import is_built
@@ -168,7 +168,10 @@ def follow(config, issue_id: str, list_name: str | None) -> None:  # noqa: ANN00
         click.echo(f"done {done}/{total} ({100 * done // max(total, 1)}%), {rate:,.0f} msg/s; "
                    f"{_chunk_line(progress)}; {running} chunks on workers now", err=True)
 
-    progress = follow_send(config, issue_id, list_name=list_name, on_progress=show)
+    from ..queue.progress import follow as follow_queue
+
+    progress = follow_queue(get_engine(config), issue_id, list_name or config.delivery.default_list,
+                            on_progress=show)
     if progress is None:
         return
     counts = Ledger(get_engine(config)).counts(issue_id, progress.list_name)

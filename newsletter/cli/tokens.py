@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..accounts import Accounts
+from ..workspace.accounts import Accounts
 from ..db import get_engine
 from .common import AppContext, pass_app, say
 from .group import cli

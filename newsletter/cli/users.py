@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..accounts import Accounts
+from ..workspace.accounts import Accounts
 from ..db import get_engine
 from ..errors import AccountError
 from .common import AppContext, pass_app, say

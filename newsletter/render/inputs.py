@@ -7,12 +7,18 @@ them with the inputs as they are now, so an edit made after `build` is never sil
 from __future__ import annotations
 
 import dataclasses
+import logging
 import hashlib
 import json
 from pathlib import Path
 
 from ..config import Config
+from .. import issues
+from ..errors import StaleRender
 from ..models import Issue
+from .saved import load_meta
+
+log = logging.getLogger(__name__)
 
 # The config sections a render reads: templates get all of [newsletter] (name, subject, address,
 # colours...). Settings of other sections (delivery, schedule...) never change the render.
@@ -78,3 +84,33 @@ def describe_changes(config: Config, issue_path: Path, recorded: dict[str, str],
              "templates": f"the templates ({config.paths.templates} or the built-in ones)",
              "config": "the [" + "], [".join(RENDER_SECTIONS) + "] settings of the config file"}
     return [words[k] for k in words if k in recorded and recorded[k] != current.get(k)]
+
+
+def check_current(config: Config, issue_id: str, *, frozen: bool) -> None:
+    """Check that the saved render of issue_id is what `build` would make now.
+
+    Raises IssueError when it was never built (or the issue file no longer loads) and StaleRender
+    naming what changed since `build` (the issue file, the templates, the [newsletter] settings).
+    A frozen render (its send started) is what goes out whatever changed: only logged then. A
+    render saved by a release that recorded no digests is not compared.
+    """
+    recorded = load_meta(config.paths.state, issue_id).get("inputs")
+    if not isinstance(recorded, dict):
+        return
+    path = issues.issue_path(config.paths.issues, issue_id)
+    if not path.exists():
+        if frozen:
+            return
+        raise StaleRender(f"issue {issue_id!r} changed after it was built (its file {path} is gone): "
+                          "restore it and build again", issue_id, [f"the issue file {path}"])
+    current = input_digests(config, issues.load_issue(config.paths.issues, issue_id))
+    changed = describe_changes(config, path, recorded, current)
+    if not changed:
+        return
+    if frozen:
+        log.warning("issue %s: %s changed since its send started; the frozen render goes out "
+                    "(start a new issue to change it)", issue_id, " and ".join(changed))
+        return
+    raise StaleRender(f"issue {issue_id!r} changed after it was built ({' and '.join(changed)}): run "
+                      f"`newsletter build {issue_id}` (or `newsletter send {issue_id} --build`)",
+                      issue_id, changed)

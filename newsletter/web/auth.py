@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import current_app, request, session
 
-from ..accounts import Accounts
+from ..workspace.accounts import Accounts
 from .context import services
 from .ratelimit import SlidingWindowLimit
 

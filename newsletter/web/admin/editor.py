@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, flash, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError
-from ...issue_edit import IssueEdit, file_digest, save_edit
+from ...workspace.issue_edit import IssueEdit, file_digest, save_edit
 from ...issues import create_issue, is_issue_id, load_issue
 from ..context import page, services
 from . import bp, preview
@@ -154,7 +154,7 @@ def add_link(issue_id: str) -> Response:
 
 def _mark_inbox(links: list[str], issue_id: str, added: set[str]) -> None:
     """Mark the inbox candidates of the added links as moved into issue_id."""
-    from ...inbox import Inbox, url_key
+    from ...workspace.inbox import Inbox, url_key
 
     inbox = Inbox(services().engine)
     keys = {url_key(u) for u in links if u in added}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from ...issue_edit import ISSUE_FIELDS, ITEM_FIELDS, IssueEdit, ItemEdit
+from ...workspace.issue_edit import ISSUE_FIELDS, ITEM_FIELDS, IssueEdit, ItemEdit
 
 MAX_ITEMS = 500
 MAX_LINKS = 50

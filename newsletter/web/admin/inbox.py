@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from flask import Response, abort, flash, redirect, request, url_for
 
 from ...errors import NewsletterError, SourceError
-from ...inbox import Inbox
+from ...workspace.inbox import Inbox
 from ...issues import list_issue_ids
 from ..context import page, services
 from . import bp

@@ -8,8 +8,8 @@ import jsonschema
 from flask import Response, abort, jsonify, request, url_for
 
 from ...errors import EditConflict, IssueError, NewsletterError, ScheduleError, SourceError, SubscriberError
-from ...inbox import Inbox
-from ...issue_edit import IssueEdit, ItemEdit, file_digest, save_edit
+from ...workspace.inbox import Inbox
+from ...workspace.issue_edit import IssueEdit, ItemEdit, file_digest, save_edit
 from ...issues import create_issue, is_issue_id, load_issue
 from ...models import Issue, Item
 from ..admin.status import issue_rows, issue_status

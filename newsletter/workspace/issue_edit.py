@@ -14,9 +14,9 @@ from pathlib import Path
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .errors import EditConflict, IssueError
-from .files import write_atomic
-from .issues import issue_path, load_issue
+from ..errors import EditConflict, IssueError
+from ..files import write_atomic
+from ..issues import issue_path, load_issue
 
 ISSUE_FIELDS = ("title", "intro", "preheader")
 ITEM_FIELDS = ("title", "summary", "section", "image_alt")

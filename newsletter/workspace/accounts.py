@@ -18,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
-from .db import api_tokens, users, utcnow, write_transaction
-from .errors import AccountError
+from ..db import api_tokens, users, utcnow, write_transaction
+from ..errors import AccountError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}\Z")
 MIN_PASSWORD = 10

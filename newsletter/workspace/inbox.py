@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
-from .db import dismissed_links, inbox_candidates, utcnow, write_transaction
-from .errors import SourceError
+from ..db import dismissed_links, inbox_candidates, utcnow, write_transaction
+from ..errors import SourceError
 
 ORIGINS = ("feed", "bookmarklet", "paste", "api")
 MAX_URL = 2000
