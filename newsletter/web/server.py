@@ -99,7 +99,10 @@ class WebServer:
         if self._thread.is_alive():
             # Closing sockets from another thread races with the poll loop: let the loop close them.
             socket_map = self._map
-            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            try:
+                self._server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+            except OSError:     # the loop closed its trigger already (it is ending): close from here
+                wasyncore.close_all(socket_map)
             self._thread.join(timeout)
             self._server.task_dispatcher.shutdown(timeout=timeout)
         self.app.extensions[EXTENSION].jobs.shutdown(wait=True)

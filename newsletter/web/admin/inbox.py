@@ -46,17 +46,27 @@ def collect_feeds() -> tuple[int, list[str]]:
 
 
 def issue_marks(urls: set[str]) -> dict[str, str]:
-    """Return {url: "in issue ID" or "sent in issue ID"} for the urls some issue file already holds."""
+    """Return {url: "in issue ID" or "sent in issue ID"} for the urls some issue file already holds.
+
+    A story is known by its identity (articles.duplicates.url_key): the item's own link (often
+    the page's canonical one) and every address `add` fetched it from (articles.curation)."""
+    from ...articles.curation import load_appended
+    from ...articles.duplicates import url_key
     from ...issues import load_issue
     from ...ledger import Ledger
 
     config, marks = services().config, {}
     ledger = Ledger(services().engine)
+    by_key = {url_key(url): url for url in urls}
     for issue_id in list_issue_ids(config.paths.issues):
         try:
-            held = {item.url for item in load_issue(config.paths.issues, issue_id).items} & urls
+            known = {url_key(item.url) for item in load_issue(config.paths.issues, issue_id).items if item.url}
+            for appended in load_appended(config, issue_id):
+                if url_key(appended.link) in known:
+                    known.update(url_key(source) for source in appended.sources)
         except NewsletterError:
             continue
+        held = {by_key[key] for key in known & by_key.keys()}
         if held:
             word = "sent in issue" if ledger.issue_state(issue_id) else "in issue"
             for url in held:
