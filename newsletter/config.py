@@ -89,7 +89,8 @@ class SMTPSection:
     security: str = "none"                                 # none | starttls | ssl
     username: str = ""
     password_env: str = ""
-    timeout: float = 30.0
+    timeout: float = 300.0                                 # greeting and each command (RFC 5321 §4.5.3.2)
+    data_timeout: float = 600.0                            # the reply to a message (§4.5.3.2.6)
     connections: int = 4
     ca_file: str = ""                                      # extra CA bundle (tests, private CAs)
 
@@ -118,8 +119,9 @@ class DeliverySection:
     concurrency: int = 4
     max_attempts: int = 4
     backoff_seconds: float = 1.0
-    pause_failure_ratio: float = 0.5
-    pause_window: int = 50
+    pause_failure_ratio: float = 0.5                       # stop when more than this share ...
+    pause_window: int = 50                                 # ... of the last N results failed,
+    pause_consecutive: int = 10                            # or N in a row (the first N go out alone)
     default_list: str = "default"
     smtp: SMTPSection = field(default_factory=SMTPSection)
     http: HTTPSection = field(default_factory=HTTPSection)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import json.scanner
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 from operator import attrgetter
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
 from .errors import SubscriberError
-from .models import DeliveryState, IssueState, Subscriber, SubscriberStatus
+from .models import DeliveryState, IssueState, ReplyClass, Subscriber, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ _D, _S, _I = deliveries, subscribers, issues
 STATES = tuple(DeliveryState)
 # An issue is not finished while any of these remain.
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED)
+# The reply column holds "[class] the server's reply": the models.ReplyClass the backend read
+# the reply as, then its text (format_reply / parse_reply).
+_CLASSED = re.compile(r"\[([a-z]+)\] ?")
 # Rows per recording UPDATE (6 parameters each: under SQLite's 32,766 and PostgreSQL's 65,535).
 # The send loop records whole tasks, so its few statement sizes stay in the driver's cache.
 RECORD_SLICE = 5000
@@ -75,8 +79,30 @@ class Outcome(NamedTuple):
     subscriber_id: int | None = None     # set for bounced rows: the subscriber is suppressed too
 
 
+class Recovered(NamedTuple):
+    """What became of the rows a dead run left "sending"."""
+
+    unknown: int = 0          # may have been delivered: resent only on request
+    sent: int = 0             # the run's journal shows them delivered
+    pending: int = 0          # never handed over (or refused): sent again normally
+
+
 _tuple_new = tuple.__new__
 _status = attrgetter("status")
+
+
+def format_reply(reply_class: ReplyClass | str, reply: str) -> str:
+    """Return the reply column's value for a reply read as reply_class: "[recipient] 550 5.1.1 ..."."""
+    return f"[{reply_class}] {reply}"
+
+
+def parse_reply(stored: str) -> tuple[ReplyClass | None, str]:
+    """Return (reply class, reply text) of a stored reply; the class is None for replies stored
+    without one (earlier releases, rows the ledger itself annotated)."""
+    m = _CLASSED.match(stored)
+    if m and m.group(1) in ReplyClass._value2member_map_:
+        return ReplyClass(m.group(1)), stored[m.end():]
+    return None, stored
 
 # The stored JSON as the driver gives it (text on SQLite, already decoded by psycopg), read by
 # _fields: SQLAlchemy's JSON type would call json.loads per row through two Python layers.
@@ -147,16 +173,49 @@ class Ledger:
         return int(conn.execute(select(func.count()).select_from(_D).where(
             _D.c.issue_id == issue_id, _D.c.list == list_name)).scalar_one())
 
-    def recover(self, issue_id: str) -> int:
-        """Turn rows left "sending" by a run that died into "unknown"; return how many there were."""
+    def recover(self, issue_id: str, settled: Mapping[int, tuple[str, str]] | None = None) -> Recovered:
+        """Settle the rows a run that died left "sending"; return how many became what.
+
+        settled maps subscriber ids to the last event the dead run journaled for them
+        (delivery/journal.py): "S" (with the Message-ID) → sent, "W" (handed over, no result) →
+        unknown, "N" or absent (never handed over, or refused) → pending. Without a journal
+        (settled is None) every such row may have been delivered, so all become unknown.
+        """
+        unknown: list[int] = []
+        sent: list[dict[str, Any]] = []
+        pending: list[int] = []
         with write_transaction(self.engine) as conn:
-            result = conn.execute(update(_D).where(_D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)
-                                  .values(status="unknown", updated_at=utcnow(),
-                                          reply="in flight when an earlier run stopped: may or may not have arrived"))
-        if result.rowcount:
+            rows = conn.execute(select(_D.c.id, _D.c.subscriber_id).where(
+                _D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)).all()
+            for row_id, sid in rows:
+                kind, message_id = ("W", "") if settled is None else settled.get(sid, ("N", ""))
+                if kind == "S":
+                    sent.append({"b_id": row_id, "b_mid": message_id})
+                elif kind == "W":
+                    unknown.append(row_id)
+                else:
+                    pending.append(row_id)
+            now = utcnow()
+            for i in range(0, len(unknown), RECORD_SLICE):
+                conn.execute(update(_D).where(_D.c.id.in_(unknown[i:i + RECORD_SLICE])).values(
+                    status=DeliveryState.UNKNOWN, updated_at=now,
+                    reply="in flight when an earlier run stopped: may or may not have arrived"))
+            for i in range(0, len(pending), RECORD_SLICE):
+                # Claimed but never handed over: as if never claimed (the claim's attempt undone).
+                conn.execute(update(_D).where(_D.c.id.in_(pending[i:i + RECORD_SLICE])).values(
+                    status=DeliveryState.PENDING, updated_at=now, attempts=_D.c.attempts - 1))
+            if sent:
+                conn.execute(update(_D).where(_D.c.id == bindparam("b_id")).values(
+                    status=DeliveryState.SENT, message_id=bindparam("b_mid"), updated_at=now,
+                    reply=format_reply(ReplyClass.DELIVERED, "delivered before an earlier run stopped "
+                                       "(from its journal)")), sent)
+        if unknown:
             log.warning("issue %s: %d messages were in flight when an earlier run stopped (now unknown)",
-                        issue_id, result.rowcount)
-        return result.rowcount
+                        issue_id, len(unknown))
+        if sent or pending:
+            log.info("issue %s: of the rows an earlier run left in flight, %d were delivered and %d "
+                     "never handed over (sent again)", issue_id, len(sent), len(pending))
+        return Recovered(len(unknown), len(sent), len(pending))
 
     def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool):
         """Return the select of claimable rows after after_id, joined with their subscribers."""

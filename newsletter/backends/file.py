@@ -37,6 +37,7 @@ class FileBackend(Backend):
     """Writes messages atomically as .eml files; a message written is a message "sent"."""
 
     max_batch = 100
+    reports_handover = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
@@ -59,8 +60,10 @@ class FileBackend(Backend):
         issue_id = source.rendered.issue_id
         for recipient in batch:
             path = self.path_for(issue_id, recipient.email)
+            message = source.build(recipient)
+            self.handing_over((recipient,))
             try:
-                write_atomic(path, source.build(recipient))
+                write_atomic(path, message)
             except OSError as err:
                 raise ConfigError(f"cannot write {path}: {err}") from err
             log.debug("wrote %s", path)

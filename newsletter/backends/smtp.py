@@ -1,4 +1,4 @@
-"""SMTP backend: a pool of persistent smtplib connections; maps SMTP replies to results."""
+"""SMTP backend: a pool of persistent connections, one classified transaction per message."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+import idna
+
 from ..config import secret
 from ..errors import (
+    AmbiguousDelivery,
     ConfigError,
     DeliveryError,
-    RecipientRejected,
+    StopRun,
     TransientDeliveryError,
 )
-from ..models import Delivery, Recipient
+from ..models import Delivery, Recipient, ReplyClass
 from .base import Backend, MessageSource
+from .replies import classify_smtp, error_for
+from .smtp_wire import LINK_ERRORS, Lost, envelope_address, reply_line, transact
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -29,8 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SECURITY = ("none", "starttls", "ssl")
-# What a disconnect or network failure looks like from smtplib.
-_LINK_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
 
 
 class _Unreachable(Exception):
@@ -43,17 +46,19 @@ def _local_hostname() -> str:
     return socket.getfqdn()
 
 
-def _reply(code: int, text: bytes | str) -> str:
-    """Return an SMTP reply as one line: "550 5.1.1 no such user"."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}".strip()
-
-
 class SMTPBackend(Backend):
-    """Sends each message in its own SMTP transaction over up to smtp.connections reused connections."""
+    """Sends each message in its own SMTP transaction over up to smtp.connections reused connections.
 
-    max_batch = 50
+    Timeouts follow RFC 5321 §4.5.3.2 unless configured: delivery.smtp.timeout (5 minutes) for
+    the greeting and each command, delivery.smtp.data_timeout (10 minutes) for the reply to a
+    message. A connection lost after the message was written makes that one message ambiguous;
+    one lost before it is retried once on a new connection.
+    """
+
+    # One message per call: the send loop weighs each result and checks between calls whether
+    # the run must stop, so a server that starts refusing everyone sees few more messages.
+    max_batch = 1
+    reports_handover = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
@@ -62,6 +67,8 @@ class SMTPBackend(Backend):
             raise ConfigError(f"delivery.smtp.security: {cfg.security!r} is not one of {', '.join(SECURITY)}")
         if cfg.connections < 1:
             raise ConfigError("delivery.smtp.connections: must be at least 1")
+        if cfg.timeout <= 0 or cfg.data_timeout <= 0:
+            raise ConfigError("delivery.smtp.timeout and delivery.smtp.data_timeout: must be positive")
         self.cfg = cfg
         self.where = f"{cfg.host}:{cfg.port}"
         self.sender = parseaddr(config.newsletter.sender)[1]
@@ -99,7 +106,7 @@ class SMTPBackend(Backend):
             raise ConfigError(f"TLS with SMTP server {self.where} failed: {err}") from err
         except smtplib.SMTPConnectError as err:
             return self._refused_greeting(err)
-        except _LINK_ERRORS as err:
+        except LINK_ERRORS as err:
             raise _Unreachable(str(err) or type(err).__name__) from err
         try:
             conn.ehlo_or_helo_if_needed()
@@ -117,17 +124,17 @@ class SMTPBackend(Backend):
         except smtplib.SMTPAuthenticationError as err:
             _drop(conn)
             raise ConfigError(f"SMTP server {self.where} refused the login of {cfg.username!r}: "
-                              f"{_reply(err.smtp_code, err.smtp_error)}") from err
+                              f"{reply_line(err.smtp_code, err.smtp_error)}") from err
         except smtplib.SMTPNotSupportedError as err:
             _drop(conn)
             raise ConfigError(f"SMTP server {self.where}: {err} (check delivery.smtp.security)") from err
         except smtplib.SMTPResponseException as err:
             _drop(conn)
             if 400 <= err.smtp_code < 500:
-                raise _Unreachable(_reply(err.smtp_code, err.smtp_error)) from err
+                raise _Unreachable(reply_line(err.smtp_code, err.smtp_error)) from err
             raise ConfigError(f"SMTP server {self.where} refused the session: "
-                              f"{_reply(err.smtp_code, err.smtp_error)}") from err
-        except _LINK_ERRORS as err:
+                              f"{reply_line(err.smtp_code, err.smtp_error)}") from err
+        except LINK_ERRORS as err:
             _drop(conn)
             raise _Unreachable(str(err) or type(err).__name__) from err
         except BaseException:
@@ -136,7 +143,7 @@ class SMTPBackend(Backend):
 
     def _refused_greeting(self, err: smtplib.SMTPConnectError) -> smtplib.SMTP:
         """Raise _Unreachable for a 4xx greeting (busy, try later) and ConfigError for a 5xx one."""
-        reply = _reply(err.smtp_code, err.smtp_error)
+        reply = reply_line(err.smtp_code, err.smtp_error)
         if 400 <= err.smtp_code < 500:
             raise _Unreachable(reply) from err
         raise ConfigError(f"SMTP server {self.where} refused the connection: {reply}") from err
@@ -157,7 +164,12 @@ class SMTPBackend(Backend):
     # -- sending --------------------------------------------------------------------------
 
     def send(self, source: MessageSource, batch: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Send one message per recipient over one pooled connection; see Backend.send."""
+        """Send one message per recipient over one pooled connection; see Backend.send.
+
+        After a refusal that stops the run (StopRun) the rest of the batch is not tried: each
+        gets a StopRun without a reply. Raises ConfigError or TransientDeliveryError when no
+        connection can be made for the first message.
+        """
         results: list[Delivery | DeliveryError] = []
         with self._slots:
             try:
@@ -165,16 +177,18 @@ class SMTPBackend(Backend):
             except queue.Empty:
                 conn = None
             try:
-                for recipient in batch:
+                for i, recipient in enumerate(batch):
                     try:
                         conn, result = self._send_one(conn, source, recipient)
                     except (ConfigError, TransientDeliveryError) as err:
                         if not results:
                             raise       # nothing of this batch went out: fail it whole
-                        # Part of the batch went out: report it, and let the next batch stop or wait.
-                        results += _unsent(batch[len(results):], err)
+                        results += _unsent(batch[i:], err)
                         break
                     results.append(result)
+                    if isinstance(result, StopRun):
+                        results += _unsent(batch[i + 1:], result)
+                        break
             finally:
                 if conn is not None:
                     self._idle.put(conn)
@@ -187,97 +201,69 @@ class SMTPBackend(Backend):
         Raises TransientDeliveryError when no connection can be made, ConfigError on wrong settings.
         """
         message = source.build(recipient)
+        rcpt = recipient.email
         for attempt in (1, 2):
             if conn is None:
                 try:
                     conn = self._connect()
                 except _Unreachable as err:
                     raise TransientDeliveryError(f"cannot reach SMTP server {self.where}: {err}",
-                                                 recipient.email, str(err)) from err
+                                                 rcpt, str(err)) from err
+            smtputf8 = "smtputf8" in conn.esmtp_features
+            sender = self._envelope_sender(smtputf8)
             try:
-                return conn, self._transaction(conn, message, recipient)
-            except _Stale as err:
-                # The server closed an idle connection before our MAIL FROM: nothing was sent,
-                # so reconnecting and trying once more cannot duplicate the message.
+                to = envelope_address(rcpt, smtputf8)
+            except idna.IDNAError as err:
+                return conn, DeliveryError(f"{rcpt}: the domain has no IDNA form ({err})", rcpt, "")
+            if to is None:
+                return conn, DeliveryError(
+                    f"{rcpt}: SMTP server {self.where} does not offer SMTPUTF8 (RFC 6531), "
+                    "so an address with a non-ASCII local part cannot go through it", rcpt, "")
+            try:
+                reply = transact(conn, sender, to, message, data_timeout=self.cfg.data_timeout,
+                                 handover=lambda: self.handing_over((recipient,)))
+            except Lost as err:
                 _drop(conn)
                 conn = None
+                if err.handed:
+                    return None, AmbiguousDelivery(
+                        f"SMTP server {self.where}: no reply to the message to {rcpt} ({err}); "
+                        "it may have been accepted", rcpt, f"no reply after the message: {err}")
                 if attempt == 2:
                     return None, TransientDeliveryError(
-                        f"SMTP server {self.where} dropped the connection: {err}", recipient.email, str(err))
-            except _Lost as err:
-                _drop(conn)
-                return None, TransientDeliveryError(
-                    f"SMTP server {self.where} dropped the connection while sending to "
-                    f"{recipient.email}: {err}", recipient.email, str(err))
+                        f"SMTP server {self.where} dropped the connection: {err}", rcpt, str(err))
+                continue        # nothing was handed over: a fresh connection cannot duplicate it
+            if reply.code == 421:
+                _drop(conn)     # the server is closing this connection (RFC 5321 §3.8)
+                conn = None
+            kind = classify_smtp(reply.code, reply.text, reply.stage)
+            if kind is ReplyClass.DELIVERED:
+                return conn, Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply.line)
+            return conn, error_for(kind, f"SMTP server {self.where} refused the message to {rcpt} "
+                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line)
         raise AssertionError("unreachable")
 
-    def _transaction(self, conn: smtplib.SMTP, message: bytes, recipient: Recipient) -> Delivery | DeliveryError:
-        """Run MAIL, RCPT, DATA for one message; return a Delivery or the recipient's DeliveryError."""
-        rcpt = recipient.email
-        options = []
-        if conn.has_extn("size"):
-            options.append(f"SIZE={len(message)}")
-        if not (rcpt.isascii() and self.sender.isascii()):
-            if not conn.has_extn("smtputf8"):
-                return RecipientRejected(f"SMTP server {self.where} cannot take the non-ASCII "
-                                         f"address {rcpt} (no SMTPUTF8)", rcpt, "")
-            options.append("SMTPUTF8")
+    def _envelope_sender(self, smtputf8: bool) -> str:
+        """Return the MAIL FROM address for a connection; raises StopRun when it cannot go there."""
         try:
-            code, text = conn.mail(self.sender, options)
-        except _LINK_ERRORS as err:
-            raise _Stale(str(err)) from err
-        if code != 250:
-            self._reset(conn)
-            reply = _reply(code, text)
-            if 400 <= code < 500:
-                return TransientDeliveryError(f"SMTP server {self.where} deferred sender {self.sender}: "
-                                              f"{reply}", rcpt, reply)
-            raise ConfigError(f"SMTP server {self.where} refused sender {self.sender}: {reply}")
-        try:
-            code, text = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                self._reset(conn)
-                return _refused(f"SMTP server {self.where} refused {rcpt}", code, text, rcpt)
-            try:
-                code, text = conn.data(message)
-            except smtplib.SMTPDataError as err:      # DATA itself refused (no 354)
-                self._reset(conn)
-                return _refused(f"SMTP server {self.where} refused data for {rcpt}",
-                                err.smtp_code, err.smtp_error, rcpt)
-        except _LINK_ERRORS as err:
-            raise _Lost(str(err) or type(err).__name__) from err
-        if code != 250:
-            return _refused(f"SMTP server {self.where} refused the message to {rcpt}", code, text, rcpt)
-        reply = _reply(code, text)
-        return Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply)
-
-    def _reset(self, conn: smtplib.SMTP) -> None:
-        """Send RSET so the connection can carry the next transaction; a dead link shows up next time."""
-        try:
-            conn.rset()
-        except _LINK_ERRORS as err:
-            log.debug("RSET to %s failed: %s", self.where, err)
-
-
-class _Stale(Exception):
-    """The connection failed before the server accepted anything of this message."""
-
-
-class _Lost(Exception):
-    """The connection failed mid-transaction: the server may or may not have the message."""
-
-
-def _refused(what: str, code: int, text: bytes | str, rcpt: str) -> DeliveryError:
-    """Return RecipientRejected for a 5xx reply and TransientDeliveryError for anything else."""
-    reply = _reply(code, text)
-    if 500 <= code < 600:
-        return RecipientRejected(f"{what}: {reply}", rcpt, reply)
-    return TransientDeliveryError(f"{what}: {reply}", rcpt, reply)
+            sender = envelope_address(self.sender, smtputf8)
+        except idna.IDNAError as err:
+            raise ConfigError(f"newsletter.sender: the domain of {self.sender} has no IDNA form ({err})") from err
+        if sender is None:
+            raise ConfigError(f"newsletter.sender: SMTP server {self.where} does not offer SMTPUTF8, "
+                              f"so the non-ASCII address {self.sender} cannot send through it")
+        return sender
 
 
 def _unsent(rest: Sequence[Recipient], err: Exception) -> list[DeliveryError]:
-    """Return a TransientDeliveryError for each recipient a failure kept from being tried."""
-    return [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err)) for r in rest]
+    """Return, for each recipient a failure kept from being tried, an error of the same class.
+
+    A transient failure leaves them to be retried; anything else stops the run with them
+    untried (StopRun without a reply: their rows stay pending).
+    """
+    if isinstance(err, TransientDeliveryError):
+        return [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err)) for r in rest]
+    return [StopRun(f"not sent to {r.email}: {err}", r.email, "") for r in rest]
 
 
 def _drop(conn: smtplib.SMTP) -> None:

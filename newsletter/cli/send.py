@@ -103,9 +103,13 @@ def print_summary(report: SendReport) -> None:
         say(f"nothing to send: issue {report.issue_id} went to everyone on list {report.list_name!r} "
             f"({report.counts.get('sent', 0)} sent)")
         return
+    unknown = f", {report.unknown} unknown" if report.unknown else ""
     say(f"issue {report.issue_id} to {report.list_name!r}: {report.sent} sent, {report.bounced} bounced, "
-        f"{report.deferred} deferred, {report.failed} failed, {report.skipped} skipped "
+        f"{report.deferred} deferred, {report.failed} failed, {report.skipped} skipped{unknown} "
         f"in {report.elapsed:.1f}s ({report.rate:,.0f} msg/s); issue is {report.state}")
+    if report.unknown:
+        warn(f"{report.unknown} messages got no reply after they were handed over: they may or may not "
+             f"have arrived, so they are not resent (`newsletter status {report.issue_id}` lists them)")
     if report.deferred:
         warn(f"{report.deferred} messages were deferred after repeated temporary failures: "
              f"run `newsletter send {report.issue_id}` again later")
