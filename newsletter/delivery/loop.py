@@ -24,7 +24,7 @@ from ..errors import (
     StopRun,
     TransientDeliveryError,
 )
-from ..ledger import Ledger, Outcome, format_reply
+from ..ledger import Claimed, Ledger, Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
 from .journal import Journal
 from .pacing import CircuitBreaker, RateLimiter, signals_set
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TASK_ROWS = 128         # rows per worker task when the backend sends one message per call
-FLUSH_ROWS = 256        # record results at least this often (rows) ...
-FLUSH_SECONDS = 0.1     # ... or this often (seconds)
+CLAIM_ROWS = 512        # rows claimed per transaction at least (a claim costs milliseconds)
+FLUSH_ROWS = 1024       # record results at least this often (rows) ...
+FLUSH_SECONDS = 0.25    # ... or this often (seconds); the journal, not these, bounds a crash's loss
 MAX_RETRY_WAIT = 300.0  # a retry further away than this is left deferred for the next run
 
 
@@ -95,6 +96,9 @@ class SendLoop:
             batch = min(batch, per_worker)
             task = max(batch, min(task, per_worker))
         self.task_rows = task
+        # Claimed rows wait in a reserve until a task takes them; never more than about a second
+        # of sending at a limited rate. Rows claimed and never handed over go back to pending.
+        self.claim_rows = min(CLAIM_ROWS, max(1, int(rate))) if rate > 0 else CLAIM_ROWS
         # One task more than workers: a worker that finishes finds the next task waiting.
         self.depth = self.concurrency + 1
         self.max_attempts = max(1, delivery.max_attempts)
@@ -115,6 +119,7 @@ class SendLoop:
         self.done = 0
         self._cursor = 0
         self._exhausted = False
+        self._reserve: list[Claimed] = []         # claimed, not yet given to a task
         self._probing = self.probe > 0
         self._tries: dict[int, int] = {}          # attempts in this run, per row
         self._retries: list[tuple[float, int]] = []  # (due time, row id)
@@ -142,6 +147,7 @@ class SendLoop:
             # settles it from the journal, exactly as after a crash.
             self.stop.set()
             self._inflight.clear()
+            self._reserve = []
             self.book.buffer, self.book.held = [], type(self.book.held)()
             reason = str(getattr(err, "orig", None) or err).splitlines()[0]
             raise DeliveryError(f"database error while sending: {reason}; run the send again to resume") from err
@@ -150,6 +156,10 @@ class SendLoop:
                 gc.unfreeze()
             pool.shutdown(wait=True)
             self._settle_held(finished)
+            for c in self._reserve:                  # claimed, never handed to a task
+                self.book.add(Outcome(c.row_id, DeliveryState.PENDING))
+            self.tally.released += len(self._reserve)
+            self._reserve = []
             self.book.flush(self.done, self.total)
         return self._outcome()
 
@@ -190,7 +200,7 @@ class SendLoop:
             if not self.stop.is_set():
                 self._refill(pool)
             if not self._inflight:
-                if self.stop.is_set() or (self._exhausted and not self._retries):
+                if self.stop.is_set() or (self._exhausted and not self._reserve and not self._retries):
                     return
                 self.book.flush(self.done, self.total)
                 delay = self._retries[0][0] - time.monotonic() if self._retries else 0
@@ -232,7 +242,7 @@ class SendLoop:
         due: list[int] = []
         while self._retries and self._retries[0][0] <= now and len(due) < room * task_rows:
             due.append(heapq.heappop(self._retries)[1])
-        if not due and self._exhausted:
+        if not due and self._exhausted and not self._reserve:
             return
         if due:
             self.book.flush(self.done, self.total)  # a retried row's "deferred" must be on disk first
@@ -242,14 +252,18 @@ class SendLoop:
             # Only retried rows are counted here: a row absent from _tries is on its first attempt.
             self._tries[c.row_id] = self._tries.get(c.row_id, 1) + 1
         need = room * task_rows - len(claimed)
-        if need > 0 and not self._exhausted:
+        if need > len(self._reserve) and not self._exhausted:
+            ask = max(need - len(self._reserve), self.claim_rows)
             rows, skipped, self._cursor = self.ledger.claim(
-                self.issue_id, self.list_name, after_id=self._cursor, limit=need,
+                self.issue_id, self.list_name, after_id=self._cursor, limit=ask,
                 retry_unknown=self.retry_unknown)
             self.tally.skipped += skipped
             self.done += skipped
-            self._exhausted = len(rows) + skipped < need
-            claimed.extend(rows)
+            self._exhausted = len(rows) + skipped < ask
+            self._reserve += rows
+        if need > 0:
+            claimed += self._reserve[:need]
+            del self._reserve[:need]
         for i in range(0, len(claimed), task_rows):
             self._inflight[pool.submit(self._task, claimed[i:i + task_rows])] = None
 
