@@ -173,22 +173,25 @@ class Ledger:
         return int(conn.execute(select(func.count()).select_from(_D).where(
             _D.c.issue_id == issue_id, _D.c.list == list_name)).scalar_one())
 
-    def recover(self, issue_id: str, settled: Mapping[int, tuple[str, str]] | None = None) -> Recovered:
+    def recover(self, issue_id: str, settled: Mapping[int, tuple[str, str]] | None = None,
+                run_id: str = "") -> Recovered:
         """Settle the rows a run that died left "sending"; return how many became what.
 
-        settled maps subscriber ids to the last event the dead run journaled for them
+        settled maps subscriber ids to the last event the journal of run run_id noted for them
         (delivery/journal.py): "S" (with the Message-ID) → sent, "W" (handed over, no result) →
-        unknown, "N" or absent (never handed over, or refused) → pending. Without a journal
-        (settled is None) every such row may have been delivered, so all become unknown.
+        unknown, "N" or absent (never handed over, or refused) → pending. It speaks only for the
+        rows that run claimed; every other "sending" row (no journal, another run's, another
+        host's) may have been delivered, so it becomes unknown.
         """
         unknown: list[int] = []
         sent: list[dict[str, Any]] = []
         pending: list[int] = []
         with write_transaction(self.engine) as conn:
-            rows = conn.execute(select(_D.c.id, _D.c.subscriber_id).where(
+            rows = conn.execute(select(_D.c.id, _D.c.subscriber_id, _D.c.provider_id).where(
                 _D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)).all()
-            for row_id, sid in rows:
-                kind, message_id = ("W", "") if settled is None else settled.get(sid, ("N", ""))
+            for row_id, sid, claimed_by in rows:
+                known = settled is not None and run_id and claimed_by == run_id
+                kind, message_id = settled.get(sid, ("N", "")) if known else ("W", "")
                 if kind == "S":
                     sent.append({"b_id": row_id, "b_mid": message_id})
                 elif kind == "W":
@@ -198,15 +201,16 @@ class Ledger:
             now = utcnow()
             for i in range(0, len(unknown), RECORD_SLICE):
                 conn.execute(update(_D).where(_D.c.id.in_(unknown[i:i + RECORD_SLICE])).values(
-                    status=DeliveryState.UNKNOWN, updated_at=now,
+                    status=DeliveryState.UNKNOWN, updated_at=now, provider_id="",
                     reply="in flight when an earlier run stopped: may or may not have arrived"))
             for i in range(0, len(pending), RECORD_SLICE):
                 # Claimed but never handed over: as if never claimed (the claim's attempt undone).
                 conn.execute(update(_D).where(_D.c.id.in_(pending[i:i + RECORD_SLICE])).values(
-                    status=DeliveryState.PENDING, updated_at=now, attempts=_D.c.attempts - 1))
+                    status=DeliveryState.PENDING, updated_at=now, provider_id="",
+                    attempts=_D.c.attempts - 1))
             if sent:
                 conn.execute(update(_D).where(_D.c.id == bindparam("b_id")).values(
-                    status=DeliveryState.SENT, message_id=bindparam("b_mid"), updated_at=now,
+                    status=DeliveryState.SENT, message_id=bindparam("b_mid"), updated_at=now, provider_id="",
                     reply=format_reply(ReplyClass.DELIVERED, "delivered before an earlier run stopped "
                                        "(from its journal)")), sent)
         if unknown:
@@ -226,11 +230,12 @@ class Ledger:
                 .order_by(_D.c.id).limit(limit))
 
     def claim(self, issue_id: str, list_name: str, *, after_id: int, limit: int,
-              retry_unknown: bool = False) -> tuple[list[Claimed], int, int]:
+              retry_unknown: bool = False, run_id: str = "") -> tuple[list[Claimed], int, int]:
         """Claim up to limit rows after after_id (pending → sending, attempts + 1) in one transaction.
 
         Returns (claimed rows, rows skipped because the subscriber left, id of the last row looked
         at, or after_id when none). Skipped rows are marked "skipped" in the same transaction.
+        While a row is "sending" its provider_id holds run_id: the run whose journal speaks for it.
         """
         claimable = _claimable(retry_unknown)
         with write_transaction(self.engine) as conn:
@@ -257,10 +262,11 @@ class Ledger:
                 conn.execute(update(_D).where(
                     _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
                     _D.c.id <= last, _D.c.status.in_(claimable))
-                    .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=now))
+                    .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=now,
+                            provider_id=run_id))
         return claimed, len(gone), last
 
-    def claim_rows(self, row_ids: Sequence[int]) -> list[Claimed]:
+    def claim_rows(self, row_ids: Sequence[int], run_id: str = "") -> list[Claimed]:
         """Claim specific deferred rows again (deferred → sending) for an in-run retry; returns them."""
         if not row_ids:
             return []
@@ -272,7 +278,8 @@ class Ledger:
                 .order_by(_D.c.id)).all()
             if rows:
                 conn.execute(update(_D).where(_D.c.id.in_([r.id for r in rows]))
-                             .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=utcnow()))
+                             .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=utcnow(),
+                                     provider_id=run_id))
         return [Claimed(r.id, r.subscriber_id, r.email, r.name or "", dict(r.fields or {}), "active", r.list)
                 for r in rows]
 

@@ -31,16 +31,17 @@ def test_the_last_event_of_each_subscriber_counts(tmp_path):
     journal.handed([person(2)])
     journal.settled([(person(2), Delivery("r2@example.org", "<m2@example.org>"))])
     journal.close(remove=False)
-    assert read_journal(tmp_path) == {1: ("S", "<m1@example.org>"), 2: ("S", "<m2@example.org>"),
-                                      3: ("W", ""), 4: ("W", "")}
+    assert read_journal(tmp_path) == (journal.run_id, {1: ("S", "<m1@example.org>"), 2: ("S", "<m2@example.org>"),
+                                                       3: ("W", ""), 4: ("W", "")})
+    assert Journal(tmp_path).run_id != journal.run_id              # each run its own
 
 
 def test_a_journal_from_another_boot_or_none_at_all_is_not_trusted(tmp_path):
     assert read_journal(tmp_path) is None
-    (tmp_path / JOURNAL_FILE).write_text("B 00000000-another-boot\nS 1 <m1@x>\n", encoding="utf-8")
+    (tmp_path / JOURNAL_FILE).write_text("B 00000000-another-boot r1\nS 1 <m1@x>\n", encoding="utf-8")
     assert read_journal(tmp_path) is None                     # its tail may have been lost
-    (tmp_path / JOURNAL_FILE).write_text(f"B {boot_id()}\nS 1 <m1@x>\ngarbage\nW 2", encoding="utf-8")
-    assert read_journal(tmp_path) == {1: ("S", "<m1@x>"), 2: ("W", "")}
+    (tmp_path / JOURNAL_FILE).write_text(f"B {boot_id()} r1\nS 1 <m1@x>\ngarbage\nW 2", encoding="utf-8")
+    assert read_journal(tmp_path) == ("r1", {1: ("S", "<m1@x>"), 2: ("W", "")})
 
 
 def test_a_clean_run_removes_its_journal_and_an_untrusted_one_leaves_rows_unknown(tmp_path):
@@ -50,10 +51,10 @@ def test_a_clean_run_removes_its_journal_and_an_untrusted_one_leaves_rows_unknow
         write_issue(config)
         ledger = Ledger(get_engine(config))
         ledger.plan("w1", "default")
-        ledger.claim("w1", "default", after_id=0, limit=5)           # a run that died: 5 "sending"
+        ledger.claim("w1", "default", after_id=0, limit=5, run_id="r1")   # a run that died: 5 "sending"
         folder = render_dir(config.paths.state, "w1")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / JOURNAL_FILE).write_text("B written-before-a-reboot\n", encoding="utf-8")
+        (folder / JOURNAL_FILE).write_text("B written-before-a-reboot r1\n", encoding="utf-8")
         report = send_issue(config, "w1")
     assert (report.recovered_unknown, report.recovered_pending, report.sent) == (5, 0, 15)
     assert not (folder / JOURNAL_FILE).exists()
@@ -66,9 +67,9 @@ def test_rows_claimed_but_never_handed_over_are_sent_normally(tmp_path):
         write_issue(config)
         ledger = Ledger(get_engine(config))
         ledger.plan("w1", "default")
-        claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=5)
         folder = render_dir(config.paths.state, "w1")
         journal = Journal(folder)                                      # the dead run's journal:
+        claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=5, run_id=journal.run_id)
         first = Recipient(claimed[0].email, "<w1.first@example.org>", subscriber_id=claimed[0].subscriber_id)
         second = Recipient(claimed[1].email, "", subscriber_id=claimed[1].subscriber_id)
         journal.handed([first, second])                                # two handed over,

@@ -95,18 +95,21 @@ def test_recover_turns_in_flight_rows_into_unknown(ledger, store):
 
 def test_recover_settles_in_flight_rows_by_the_journal(ledger, store):
     ledger.plan("w1", "default")
-    claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=4)
+    claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=4, run_id="run-1")
     sids = [c.subscriber_id for c in claimed]
     # delivered; handed over without a result; refused; never handed over (absent)
     journal = {sids[0]: ("S", "<a@x>"), sids[1]: ("W", ""), sids[2]: ("N", "")}
-    assert ledger.recover("w1", journal) == (1, 1, 2)
+    assert ledger.recover("w1", journal, "run-1") == (1, 1, 2)
     assert [(e, m) for e, m, _r in ledger.rows("w1", "sent")] == [(claimed[0].email, "<a@x>")]
     assert [e for e, _m, _r in ledger.rows("w1", "unknown")] == [claimed[1].email]
     counts = ledger.counts("w1")
     assert (counts["pending"], counts["sending"]) == (3, 0)
-    again = {c.row_id for c in ledger.claim("w1", "default", after_id=0, limit=10)[0]}
+    again = {c.row_id for c in ledger.claim("w1", "default", after_id=0, limit=10, run_id="run-2")[0]}
     assert {claimed[2].row_id, claimed[3].row_id} <= again and not {claimed[0].row_id, claimed[1].row_id} & again
-    assert ledger.recover("w1", {}) == (0, 0, 3)          # a journal without them: never handed over
+    assert ledger.recover("w1", {}, "run-2") == (0, 0, 3)    # a journal without them: never handed over
+    ledger.claim("w1", "default", after_id=0, limit=10, run_id="run-3")
+    # a journal speaks only for its own run's rows: run-3's rows may have gone out
+    assert ledger.recover("w1", {sid: ("N", "") for sid in sids}, "run-2") == (3, 0, 0)
 
 
 def test_replies_keep_their_class():

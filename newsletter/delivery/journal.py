@@ -8,20 +8,23 @@ fsync'ed. A process killed even by SIGKILL loses nothing the kernel already hold
 cache outlives the process); only a machine crash can lose the tail, so the file names the boot
 it was written in and is trusted in that boot only. Lines, one event each:
 
-    B <boot id>                       the first line: the boot this journal belongs to
+    B <boot id> <run id>              the first line: the boot and the run it belongs to
     W <subscriber id>                 the message is about to be handed over: it may arrive
     S <subscriber id> <message-id>    delivered
     N <subscriber id>                 done without being delivered (refused, deferred, untried)
 
 An ambiguous result writes nothing, so its row stays "W". After a crash the last event of each
 subscriber decides what its "sending" row becomes (see Ledger.recover): W unknown, S sent, N or
-nothing pending (resent normally: its message never left).
+nothing pending (resent normally: its message never left). The journal speaks only for the rows
+its own run claimed (the ledger marks each claimed row with the run id), never for rows another
+run, or another host sharing the database, had in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -43,8 +46,9 @@ def boot_id() -> str | None:
         return None
 
 
-def read_journal(folder: Path) -> Settled | None:
-    """Return the last event of each subscriber in folder's journal, or None when it cannot be trusted.
+def read_journal(folder: Path) -> tuple[str, Settled] | None:
+    """Return (run id, the last event of each subscriber) of folder's journal, or None when it
+    cannot be trusted.
 
     None means: no journal, an unreadable one, or one written before the machine last booted
     (its tail may be lost), and then every row left "sending" must count as maybe delivered.
@@ -54,7 +58,8 @@ def read_journal(folder: Path) -> Settled | None:
     except OSError:
         return None
     boot = boot_id()
-    if boot is None or lines[0] != f"B {boot}":
+    head = lines[0].split(" ")
+    if boot is None or len(head) != 3 or head[:2] != ["B", boot] or not head[2]:
         return None
     settled: Settled = {}
     for line in lines[1:]:
@@ -64,7 +69,7 @@ def read_journal(folder: Path) -> Settled | None:
             settled[int(sid)] = (kind, message_id)
         elif line:
             log.warning("%s: ignoring a damaged line: %r", folder / JOURNAL_FILE, line[:80])
-    return settled
+    return head[2], settled
 
 
 class Journal:
@@ -75,11 +80,13 @@ class Journal:
     """
 
     def __init__(self, folder: Path):
-        """Start a fresh journal in folder (the previous one must have been read already)."""
+        """Start a fresh journal in folder for a new run (the previous one must have been read
+        already); .run_id names the run (claim rows with it)."""
         self.path = folder / JOURNAL_FILE
+        self.run_id = secrets.token_hex(8)
         folder.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        os.write(self._fd, f"B {boot_id() or '-'}\n".encode("ascii"))
+        os.write(self._fd, f"B {boot_id() or '-'} {self.run_id}\n".encode("ascii"))
 
     def handed(self, recipients: Sequence[Recipient]) -> None:
         """Note that the messages of recipients are about to be handed over (Backend.on_handover)."""

@@ -115,6 +115,7 @@ class SendLoop:
                                 limiter=RateLimiter(rate), stop=self.stop, breaker=self.breaker,
                                 journal=journal)
         self.book = Recorder(ledger, max(delivery.pause_window, delivery.pause_consecutive), progress)
+        self.run_id = journal.run_id if journal is not None else ""
         self.fatal: BaseException | None = None   # what stops the run (ConfigError, StopRun, a bug)
         self.done = 0
         self._cursor = 0
@@ -246,7 +247,7 @@ class SendLoop:
             return
         if due:
             self.book.flush(self.done, self.total)  # a retried row's "deferred" must be on disk first
-        claimed = self.ledger.claim_rows(due)
+        claimed = self.ledger.claim_rows(due, self.run_id)
         self.tally.retries += len(claimed)
         for c in claimed:
             # Only retried rows are counted here: a row absent from _tries is on its first attempt.
@@ -256,7 +257,7 @@ class SendLoop:
             ask = max(need - len(self._reserve), self.claim_rows)
             rows, skipped, self._cursor = self.ledger.claim(
                 self.issue_id, self.list_name, after_id=self._cursor, limit=ask,
-                retry_unknown=self.retry_unknown)
+                retry_unknown=self.retry_unknown, run_id=self.run_id)
             self.tally.skipped += skipped
             self.done += skipped
             self._exhausted = len(rows) + skipped < ask

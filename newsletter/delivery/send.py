@@ -75,7 +75,8 @@ def deliver(report: SendReport, ledger: Ledger, backend: Backend, factory: Messa
     """
     issue_id, list_name = report.issue_id, report.list_name
     folder = journal_dir or render_dir(factory.config.paths.state, issue_id)
-    recovered = ledger.recover(issue_id, read_journal(folder))
+    run_id, settled = read_journal(folder) or ("", None)       # what the last run's journal says
+    recovered = ledger.recover(issue_id, settled, run_id)
     report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     ledger.plan(issue_id, list_name)
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown)
