@@ -216,9 +216,13 @@ def test_each_reply_is_read_by_its_codes(tmp_path, serve, pipelining, where, rep
         assert isinstance(results[2], StopRun) and results[2].reply == ""   # not tried
     else:
         assert isinstance(results[2], Delivery)
-    assert isinstance(again[0], Delivery) and server.connections == 1     # RSET kept it usable
-    delivered = [m.rcpt_tos[0] for m in server.messages]
-    assert bad not in delivered or where == "data"
+    assert isinstance(again[0], Delivery)
+    # RSET keeps the connection usable; but when the run stops after a message while the next
+    # message's envelope is open (pipelined), the connection is closed: nothing half-sent arrives.
+    assert server.connections == (2 if expected is StopRun and where == "data" and pipelining else 1)
+    delivered = [m.rcpt_tos[0] for m in server.messages]       # what the server accepted
+    assert sorted(delivered) == sorted({"reader0@example.com", "reader5@example.com"}
+                                       | (set() if expected is StopRun else {"reader2@example.com"}))
 
 
 def test_no_reply_after_the_message_is_ambiguous_and_the_rest_goes_on(tmp_path, serve):

@@ -49,9 +49,17 @@ class Backend(ABC):
     #: True when send() calls handing_over() itself, right before each message may reach the
     #: server; otherwise the send loop calls it for the whole batch before send()
     reports_handover: bool = False
+    #: True when send() calls reporting() with each result as soon as it is known (and every
+    #: result it returns exactly once); otherwise the send loop takes them when send() returns
+    reports_results: bool = False
     #: set by the send loop: told which recipients' messages are about to be handed over, so
     #: that after a crash it can tell messages that may have arrived from ones never sent
     on_handover: Handover | None = None
+    #: set by the send loop: told each result as it comes, to stop the run in time
+    on_results: Callable[[Sequence[Recipient], Sequence["Delivery | DeliveryError"]], None] | None = None
+    #: set by the send loop: True once the run is stopping; a backend that sends a batch message
+    #: by message asks it between messages and leaves the rest untried (StopRun without a reply)
+    should_stop: Callable[[], bool] | None = None
 
     def __init__(self, config: "Config"):
         self.config = config
@@ -62,6 +70,16 @@ class Backend(ABC):
         hook = self.on_handover
         if hook is not None:
             hook(recipients)
+
+    def reporting(self, recipients: Sequence[Recipient], results: Sequence[Delivery | DeliveryError]) -> None:
+        """Report the results of recipients' messages as soon as they are known (reports_results)."""
+        hook = self.on_results
+        if hook is not None:
+            hook(recipients, results)
+
+    def stopping(self) -> bool:
+        """Return True once the send loop says the run is stopping (between messages of a batch)."""
+        return self.should_stop is not None and self.should_stop()
 
     def open(self) -> None:
         """Connect and check credentials; raise ConfigError when they are wrong."""

@@ -20,13 +20,24 @@ from ..errors import (
     AmbiguousDelivery,
     ConfigError,
     DeliveryError,
+    NewsletterError,
     StopRun,
     TransientDeliveryError,
 )
 from ..models import Delivery, Recipient, ReplyClass
 from .base import Backend, MessageSource
 from .replies import classify_smtp, error_for
-from .smtp_wire import LINK_ERRORS, Lost, envelope_address, reply_line, transact
+from .smtp_wire import (
+    LINK_ERRORS,
+    Envelope,
+    Lost,
+    envelope,
+    envelope_address,
+    hand_over,
+    open_envelope,
+    pipelines,
+    reply_line,
+)
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -55,10 +66,12 @@ class SMTPBackend(Backend):
     one lost before it is retried once on a new connection.
     """
 
-    # One message per call: the send loop weighs each result and checks between calls whether
-    # the run must stop, so a server that starts refusing everyone sees few more messages.
-    max_batch = 1
+    # Up to 8 messages a call on one connection, each message's envelope pipelined with the
+    # message before it; the send loop weighs the results after each call, so a server that
+    # starts refusing everyone sees at most this many more per connection.
+    max_batch = 8
     reports_handover = True
+    reports_results = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
@@ -166,42 +179,60 @@ class SMTPBackend(Backend):
     def send(self, source: MessageSource, batch: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
         """Send one message per recipient over one pooled connection; see Backend.send.
 
-        After a refusal that stops the run (StopRun) the rest of the batch is not tried: each
-        gets a StopRun without a reply. Raises ConfigError or TransientDeliveryError when no
-        connection can be made for the first message.
+        Between messages it asks should_stop(); after a refusal that stops the run (StopRun),
+        or once the run is stopping, the rest of the batch is not tried: each gets a StopRun
+        without a reply. Raises ConfigError or TransientDeliveryError when no connection can be
+        made for the first message.
         """
         results: list[Delivery | DeliveryError] = []
+        built: list[bytes | None] = [None] * len(batch)
+        ahead = False               # the envelope of the next message went out with the last one
         with self._slots:
             try:
                 conn: smtplib.SMTP | None = self._idle.get_nowait()
             except queue.Empty:
                 conn = None
             try:
-                for i, recipient in enumerate(batch):
+                for i in range(len(batch)):
+                    if i and self.stopping():
+                        self._report(results, batch[i:], _unsent(batch[i:], StopRun("the run is stopping")))
+                        break
                     try:
-                        conn, result = self._send_one(conn, source, recipient)
+                        conn, result, ahead = self._send_one(conn, source, batch, i, built, ahead)
                     except (ConfigError, TransientDeliveryError) as err:
                         if not results:
                             raise       # nothing of this batch went out: fail it whole
-                        results += _unsent(batch[i:], err)
+                        self._report(results, batch[i:], _unsent(batch[i:], err))
                         break
-                    results.append(result)
+                    self._report(results, batch[i:i + 1], [result])
                     if isinstance(result, StopRun):
-                        results += _unsent(batch[i + 1:], result)
+                        self._report(results, batch[i + 1:], _unsent(batch[i + 1:], result))
                         break
             finally:
-                if conn is not None:
+                if conn is not None and ahead:
+                    _drop(conn)     # an envelope is open: closing discards it (RFC 5321 §3.8)
+                elif conn is not None:
                     self._idle.put(conn)
         return results
 
-    def _send_one(self, conn: smtplib.SMTP | None, source: MessageSource,
-                  recipient: Recipient) -> tuple[smtplib.SMTP | None, Delivery | DeliveryError]:
-        """Return the connection to go on with and the result of one transaction.
+    def _report(self, results: list[Delivery | DeliveryError], recipients: Sequence[Recipient],
+                new: list[Delivery | DeliveryError]) -> None:
+        """Add new results (of recipients) to results and report them to the send loop."""
+        if new:
+            results += new
+            self.reporting(recipients, new)
+
+    def _send_one(self, conn: smtplib.SMTP | None, source: MessageSource, batch: Sequence[Recipient], i: int,
+                  built: list[bytes | None], ahead: bool
+                  ) -> tuple[smtplib.SMTP | None, Delivery | DeliveryError, bool]:
+        """Send batch[i]; return the connection to go on with, the result, and whether the next
+        message's envelope went out with this one (ahead: this one's envelope already did).
 
         Raises TransientDeliveryError when no connection can be made, ConfigError on wrong settings.
         """
-        message = source.build(recipient)
+        recipient = batch[i]
         rcpt = recipient.email
+        message = built[i] if built[i] is not None else source.build(recipient)
         for attempt in (1, 2):
             if conn is None:
                 try:
@@ -209,44 +240,73 @@ class SMTPBackend(Backend):
                 except _Unreachable as err:
                     raise TransientDeliveryError(f"cannot reach SMTP server {self.where}: {err}",
                                                  rcpt, str(err)) from err
-            smtputf8 = "smtputf8" in conn.esmtp_features
-            sender = self._envelope_sender(smtputf8)
+                ahead = False
+            to = self._envelope_rcpt(conn, rcpt)
+            if isinstance(to, DeliveryError):
+                return conn, to, False
             try:
-                to = envelope_address(rcpt, smtputf8)
-            except idna.IDNAError as err:
-                return conn, DeliveryError(f"{rcpt}: the domain has no IDNA form ({err})", rcpt, "")
-            if to is None:
-                return conn, DeliveryError(
-                    f"{rcpt}: SMTP server {self.where} does not offer SMTPUTF8 (RFC 6531), "
-                    "so an address with a non-ASCII local part cannot go through it", rcpt, "")
-            try:
-                reply = transact(conn, sender, to, message, data_timeout=self.cfg.data_timeout,
-                                 handover=lambda: self.handing_over((recipient,)))
+                refusal = open_envelope(conn, envelope(conn, self._envelope_sender(conn), to, len(message)),
+                                        written=ahead)
+                ahead = False
+                if refusal is None:
+                    then = self._lookahead(conn, source, batch, i + 1, built)
+                    self.handing_over((recipient,))
+                    reply = hand_over(conn, message, data_timeout=self.cfg.data_timeout, then=then)
+                    ahead = then is not None
+                else:
+                    reply = refusal
             except Lost as err:
                 _drop(conn)
-                conn = None
+                conn, ahead = None, False
                 if err.handed:
                     return None, AmbiguousDelivery(
                         f"SMTP server {self.where}: no reply to the message to {rcpt} ({err}); "
-                        "it may have been accepted", rcpt, f"no reply after the message: {err}")
+                        "it may have been accepted", rcpt, f"no reply after the message: {err}"), False
                 if attempt == 2:
                     return None, TransientDeliveryError(
-                        f"SMTP server {self.where} dropped the connection: {err}", rcpt, str(err))
+                        f"SMTP server {self.where} dropped the connection: {err}", rcpt, str(err)), False
                 continue        # nothing was handed over: a fresh connection cannot duplicate it
             if reply.code == 421:
                 _drop(conn)     # the server is closing this connection (RFC 5321 §3.8)
-                conn = None
+                conn, ahead = None, False
             kind = classify_smtp(reply.code, reply.text, reply.stage)
             if kind is ReplyClass.DELIVERED:
-                return conn, Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply.line)
+                return conn, Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply.line), ahead
             return conn, error_for(kind, f"SMTP server {self.where} refused the message to {rcpt} "
-                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line)
+                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line), ahead
         raise AssertionError("unreachable")
 
-    def _envelope_sender(self, smtputf8: bool) -> str:
-        """Return the MAIL FROM address for a connection; raises StopRun when it cannot go there."""
+    def _lookahead(self, conn: smtplib.SMTP, source: MessageSource, batch: Sequence[Recipient], j: int,
+                   built: list[bytes | None]) -> Envelope | None:
+        """Return the envelope of batch[j] to send right after the current message, or None when
+        there is none to send that way (no pipelining, the end of the batch, the run stopping,
+        an address this server cannot take, a message that cannot be built: those go alone)."""
+        if j >= len(batch) or not pipelines(conn) or self.stopping():
+            return None
+        to = self._envelope_rcpt(conn, batch[j].email)
+        if isinstance(to, DeliveryError):
+            return None
         try:
-            sender = envelope_address(self.sender, smtputf8)
+            built[j] = message = source.build(batch[j])
+        except NewsletterError:
+            return None          # raised again, for that message, when its turn comes
+        return envelope(conn, self._envelope_sender(conn), to, len(message))
+
+    def _envelope_rcpt(self, conn: smtplib.SMTP, rcpt: str) -> str | DeliveryError:
+        """Return rcpt as this connection's envelope carries it, or the row's error when it cannot."""
+        try:
+            to = envelope_address(rcpt, "smtputf8" in conn.esmtp_features)
+        except idna.IDNAError as err:
+            return DeliveryError(f"{rcpt}: the domain has no IDNA form ({err})", rcpt, "")
+        if to is None:
+            return DeliveryError(f"{rcpt}: SMTP server {self.where} does not offer SMTPUTF8 (RFC 6531), "
+                                 "so an address with a non-ASCII local part cannot go through it", rcpt, "")
+        return to
+
+    def _envelope_sender(self, conn: smtplib.SMTP) -> str:
+        """Return the MAIL FROM address for a connection; raises ConfigError when it cannot go there."""
+        try:
+            sender = envelope_address(self.sender, "smtputf8" in conn.esmtp_features)
         except idna.IDNAError as err:
             raise ConfigError(f"newsletter.sender: the domain of {self.sender} has no IDNA form ({err})") from err
         if sender is None:

@@ -1,18 +1,17 @@
-"""One SMTP mail transaction on an open smtplib connection, and the envelope addresses it needs.
+"""SMTP mail transactions on an open smtplib connection, and the envelope addresses they need.
 
 smtplib opens the session (greeting, EHLO, STARTTLS, AUTH). The transaction itself is written
 here because smtplib's sendmail() costs more than the rest of a send put together on a fast
 relay: it waits for a reply to each command, and it dot-stuffs every message with a regular
-expression over each line. Here the envelope (MAIL, RCPT, DATA) goes out in one write when the
-server offers PIPELINING (RFC 2920), one command at a time otherwise; our messages already have
-CRLF line ends, so dot-stuffing is one bytes.replace.
+expression anchored at each line. Here, when the server offers PIPELINING (RFC 2920), the
+envelope (MAIL, RCPT, DATA) goes out in one write, and the next message's envelope right after
+a message, so each message costs one round trip; without it, one command at a time.
 """
 
 from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Callable
 from typing import NamedTuple
 
 import idna
@@ -86,26 +85,44 @@ def stuffed(message: bytes) -> bytes:
     return message + b".\r\n"
 
 
-def transact(conn: smtplib.SMTP, sender: str, rcpt: str, message: bytes, *, data_timeout: float,
-             handover: Callable[[], None]) -> Reply:
-    """Send message from sender to rcpt (envelope forms) in one transaction; return the deciding Reply.
+class Envelope(NamedTuple):
+    """The envelope commands of one message (MAIL FROM, RCPT TO, DATA), ready to write."""
 
-    A refusal of MAIL, RCPT or DATA is returned with its stage after the transaction was reset
-    (RSET), except a 421 (the server is closing: drop the connection). handover() is called right
-    before the message is written. Raises Lost when the connection fails.
-    """
+    commands: tuple[tuple[Stage, bytes], ...]
+
+    @property
+    def data(self) -> bytes:
+        """Return the commands as one write (RFC 2920: DATA may end a pipelined group)."""
+        return b"".join(cmd for _, cmd in self.commands)
+
+
+def envelope(conn: smtplib.SMTP, sender: str, rcpt: str, size: int) -> Envelope:
+    """Return the envelope from sender to rcpt (envelope forms) for a message of size bytes."""
     smtputf8 = not (sender.isascii() and rcpt.isascii())
-    options = f" SIZE={len(message)}" if "size" in conn.esmtp_features else ""
+    options = f" SIZE={size}" if "size" in conn.esmtp_features else ""
     if smtputf8:
         options += " SMTPUTF8"
-    commands = ((Stage.MAIL, f"MAIL FROM:<{sender}>{options}\r\n"), (Stage.RCPT, f"RCPT TO:<{rcpt}>\r\n"),
-                (Stage.DATA, "DATA\r\n"))
     encoding = "utf-8" if smtputf8 else "ascii"
+    return Envelope(((Stage.MAIL, f"MAIL FROM:<{sender}>{options}\r\n".encode(encoding)),
+                     (Stage.RCPT, f"RCPT TO:<{rcpt}>\r\n".encode(encoding)), (Stage.DATA, b"DATA\r\n")))
+
+
+def pipelines(conn: smtplib.SMTP) -> bool:
+    """Return True when the server takes pipelined commands (RFC 2920 PIPELINING)."""
+    return "pipelining" in conn.esmtp_features
+
+
+def open_envelope(conn: smtplib.SMTP, env: Envelope, *, written: bool = False) -> Reply | None:
+    """Give the envelope (unless written already, with the previous message); return None once
+    the server invites the message (354), else its first refusal, after resetting the
+    transaction (RSET; not after a 421: the server is closing). Raises Lost(handed=False)."""
     refusal: Reply | None = None
     try:
-        if "pipelining" in conn.esmtp_features:
-            conn.send("".join(cmd for _, cmd in commands).encode(encoding))
-            for stage, _ in commands:                  # every pipelined command gets its reply
+        if pipelines(conn):
+            if not written:
+                conn.send(env.data)
+            code = 0
+            for stage, _ in env.commands:             # every pipelined command gets its reply
                 code, text = conn.getreply()
                 if refusal is None and code not in _ENVELOPE_OK[stage]:
                     refusal = Reply(code, text.decode("utf-8", "replace"), stage)
@@ -114,27 +131,32 @@ def transact(conn: smtplib.SMTP, sender: str, rcpt: str, message: bytes, *, data
                 conn.send(b".\r\n")
                 conn.getreply()
         else:
-            for stage, cmd in commands:
-                conn.send(cmd.encode(encoding))
+            for stage, cmd in env.commands:
+                conn.send(cmd)
                 code, text = conn.getreply()
                 if code not in _ENVELOPE_OK[stage]:
                     refusal = Reply(code, text.decode("utf-8", "replace"), stage)
                     break
     except LINK_ERRORS as err:
         raise Lost(str(err) or type(err).__name__, handed=False) from err
-    if refusal is not None:
-        if refusal.code != 421:
-            _reset(conn)
-        return refusal
-    handover()
+    if refusal is not None and refusal.code != 421:
+        _reset(conn)
+    return refusal
+
+
+def hand_over(conn: smtplib.SMTP, message: bytes, *, data_timeout: float, then: Envelope | None = None) -> Reply:
+    """Write message after an open envelope, then (pipelined) the next message's envelope; return
+    the reply to the message. Raises Lost: handed=False while the message was not all written,
+    handed=True once it was (the server may have it: RFC 5321 §4.5.3.2.6)."""
     try:
         conn.send(stuffed(message))
     except LINK_ERRORS as err:
         # The final "." is the last byte written: a write that failed never delivered it.
         raise Lost(str(err) or type(err).__name__, handed=False) from err
-    sock = conn.sock
     try:
-        sock.settimeout(data_timeout)      # RFC 5321 §4.5.3.2.6: the server may take a while
+        if then is not None:
+            conn.send(then.data)       # RFC 2920 §3.1: the next envelope rides with this message
+        conn.sock.settimeout(data_timeout)
         code, text = conn.getreply()
     except LINK_ERRORS as err:
         raise Lost(str(err) or type(err).__name__, handed=True) from err

@@ -88,7 +88,7 @@ class SendLoop:
         self.concurrency = max(1, delivery.concurrency)
         rate = delivery.rate_per_second
         batch = max(1, int(backend.max_batch))
-        task = batch if batch > 1 else TASK_ROWS
+        task = batch if batch >= TASK_ROWS else TASK_ROWS - TASK_ROWS % batch
         if rate > 0:
             # Claim about a tenth of a second of sending per worker: at a low rate a full batch
             # would be claimed long before it goes out.
@@ -111,9 +111,11 @@ class SendLoop:
         self.stop = threading.Event()
         self.halt = halt or threading.Event()     # set from outside (a scheduler shutting down)
         backend.on_handover = journal.handed if journal is not None else None
+        backend.should_stop = self.stop.is_set
         self._task = TaskRunner(recipient=factory_recipient, backend=backend, source=source, batch=batch,
                                 limiter=RateLimiter(rate), stop=self.stop, breaker=self.breaker,
                                 journal=journal)
+        backend.on_results = self._task.settle
         self.book = Recorder(ledger, max(delivery.pause_window, delivery.pause_consecutive), progress)
         self.run_id = journal.run_id if journal is not None else ""
         self.fatal: BaseException | None = None   # what stops the run (ConfigError, StopRun, a bug)

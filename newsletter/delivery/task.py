@@ -4,7 +4,7 @@ batches, journal and weigh each batch's results as soon as they come."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ..backends.base import Backend, MessageSource
 from ..errors import AmbiguousDelivery, ConfigError, DeliveryError, NewsletterError, StopRun
@@ -93,8 +93,10 @@ class TaskRunner:
         if not backend.reports_handover:
             backend.handing_over(part)              # as far as we know, all of them may go now
         results: list[Result]
+        reported = False
         try:
             results = list(backend.send(self.source, part))
+            reported = backend.reports_results
         except (ConfigError, StopRun) as err:
             results = [Marker("fatal", err)] * len(part)
         except DeliveryError as err:
@@ -104,15 +106,23 @@ class TaskRunner:
         else:
             if len(results) != len(part):
                 results = [Marker("broken", ValueError(f"{len(results)} results for {len(part)} messages"))] * len(part)
+                reported = False
+        if not reported:
+            self.settle(part, results)
+        return results
+
+    def settle(self, part: Sequence[Recipient], results: Sequence[Result]) -> None:
+        """Note results in the journal and the circuit breaker (Backend.on_results, or after send()).
+
+        Ambiguous and broken results stay "handed over" in the journal: they may have arrived.
+        """
         if self.journal is not None:
-            # Ambiguous and broken results stay "handed over" in the journal: they may have arrived.
             self.journal.settled((r, None if isinstance(x, AmbiguousDelivery) or
                                   (isinstance(x, Marker) and x.kind == "broken") else x)
                                  for r, x in zip(part, results))
         self._weigh(results)
-        return results
 
-    def _weigh(self, results: list[Result]) -> None:
+    def _weigh(self, results: Sequence[Result]) -> None:
         """Add results to the circuit breaker; set stop when they stop the run."""
         failures: list[bool] = []
         last = ""
