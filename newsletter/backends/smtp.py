@@ -5,17 +5,13 @@ from __future__ import annotations
 import logging
 import queue
 import smtplib
-import socket
-import ssl
 import threading
 from collections.abc import Sequence
 from email.utils import parseaddr
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import idna
 
-from ..config import secret
 from ..errors import (
     AmbiguousDelivery,
     ConfigError,
@@ -27,34 +23,13 @@ from ..errors import (
 from ..models import Delivery, Recipient, ReplyClass
 from .base import Backend, MessageSource
 from .replies import classify_smtp, error_for
-from .smtp_wire import (
-    LINK_ERRORS,
-    Envelope,
-    Lost,
-    envelope,
-    envelope_address,
-    hand_over,
-    open_envelope,
-    pipelines,
-    reply_line,
-)
+from .smtp_session import Connector, Unreachable, drop
+from .smtp_wire import Envelope, Lost, envelope, envelope_address, hand_over, open_envelope, pipelines
 
 if TYPE_CHECKING:
     from ..config import Config
 
 log = logging.getLogger(__name__)
-
-SECURITY = ("none", "starttls", "ssl")
-
-
-class _Unreachable(Exception):
-    """A connection could not be made (refused, timed out, dropped while greeting)."""
-
-
-@lru_cache(maxsize=1)
-def _local_hostname() -> str:
-    """Return the name this host gives in EHLO (looked up once, not per connection)."""
-    return socket.getfqdn()
 
 
 class SMTPBackend(Backend):
@@ -67,8 +42,8 @@ class SMTPBackend(Backend):
     """
 
     # Up to 8 messages a call on one connection, each message's envelope pipelined with the
-    # message before it; the send loop weighs the results after each call, so a server that
-    # starts refusing everyone sees at most this many more per connection.
+    # message before it. Each result is reported as it comes and the loop is asked between
+    # messages whether the run stops, so a batch never runs on past a tripped breaker.
     max_batch = 8
     reports_handover = True
     reports_results = True
@@ -76,23 +51,12 @@ class SMTPBackend(Backend):
     def __init__(self, config: "Config"):
         super().__init__(config)
         cfg = config.delivery.smtp
-        if cfg.security not in SECURITY:
-            raise ConfigError(f"delivery.smtp.security: {cfg.security!r} is not one of {', '.join(SECURITY)}")
         if cfg.connections < 1:
             raise ConfigError("delivery.smtp.connections: must be at least 1")
-        if cfg.timeout <= 0 or cfg.data_timeout <= 0:
-            raise ConfigError("delivery.smtp.timeout and delivery.smtp.data_timeout: must be positive")
         self.cfg = cfg
-        self.where = f"{cfg.host}:{cfg.port}"
+        self._connector = Connector(cfg)
+        self.where = self._connector.where
         self.sender = parseaddr(config.newsletter.sender)[1]
-        self._password = secret(cfg.password_env, "delivery.smtp.password_env") if cfg.username else ""
-        self._tls: ssl.SSLContext | None = None
-        if cfg.security != "none":
-            # Certificates and host names are always verified; ca_file adds a private CA.
-            try:
-                self._tls = ssl.create_default_context(cafile=cfg.ca_file or None)
-            except (OSError, ssl.SSLError) as err:
-                raise ConfigError(f"delivery.smtp.ca_file: cannot load {cfg.ca_file}: {err}") from err
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(cfg.connections)
 
@@ -101,65 +65,10 @@ class SMTPBackend(Backend):
     def open(self) -> None:
         """Connect and log in once so that wrong settings stop the send; raises ConfigError."""
         try:
-            conn = self._connect()
-        except _Unreachable as err:
+            conn = self._connector.connect()
+        except Unreachable as err:
             raise ConfigError(f"cannot reach SMTP server {self.where}: {err}") from err
         self._idle.put(conn)
-
-    def _connect(self) -> smtplib.SMTP:
-        """Return a new connection, greeted, secured and logged in; raises ConfigError or _Unreachable."""
-        cfg, host = self.cfg, _local_hostname()
-        try:
-            if cfg.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, host, timeout=cfg.timeout,
-                                                      context=self._tls)
-            else:
-                conn = smtplib.SMTP(cfg.host, cfg.port, host, timeout=cfg.timeout)
-        except ssl.SSLError as err:
-            raise ConfigError(f"TLS with SMTP server {self.where} failed: {err}") from err
-        except smtplib.SMTPConnectError as err:
-            return self._refused_greeting(err)
-        except LINK_ERRORS as err:
-            raise _Unreachable(str(err) or type(err).__name__) from err
-        try:
-            conn.ehlo_or_helo_if_needed()
-            if cfg.security == "starttls":
-                if not conn.has_extn("starttls"):
-                    raise ConfigError(f"SMTP server {self.where} does not offer STARTTLS")
-                conn.starttls(context=self._tls)
-                conn.ehlo()
-            if cfg.username:
-                conn.login(cfg.username, self._password)
-            return conn
-        except ssl.SSLError as err:
-            _drop(conn)
-            raise ConfigError(f"TLS with SMTP server {self.where} failed: {err}") from err
-        except smtplib.SMTPAuthenticationError as err:
-            _drop(conn)
-            raise ConfigError(f"SMTP server {self.where} refused the login of {cfg.username!r}: "
-                              f"{reply_line(err.smtp_code, err.smtp_error)}") from err
-        except smtplib.SMTPNotSupportedError as err:
-            _drop(conn)
-            raise ConfigError(f"SMTP server {self.where}: {err} (check delivery.smtp.security)") from err
-        except smtplib.SMTPResponseException as err:
-            _drop(conn)
-            if 400 <= err.smtp_code < 500:
-                raise _Unreachable(reply_line(err.smtp_code, err.smtp_error)) from err
-            raise ConfigError(f"SMTP server {self.where} refused the session: "
-                              f"{reply_line(err.smtp_code, err.smtp_error)}") from err
-        except LINK_ERRORS as err:
-            _drop(conn)
-            raise _Unreachable(str(err) or type(err).__name__) from err
-        except BaseException:
-            _drop(conn)
-            raise
-
-    def _refused_greeting(self, err: smtplib.SMTPConnectError) -> smtplib.SMTP:
-        """Raise _Unreachable for a 4xx greeting (busy, try later) and ConfigError for a 5xx one."""
-        reply = reply_line(err.smtp_code, err.smtp_error)
-        if 400 <= err.smtp_code < 500:
-            raise _Unreachable(reply) from err
-        raise ConfigError(f"SMTP server {self.where} refused the connection: {reply}") from err
 
     def close(self) -> None:
         """Say QUIT on every idle connection."""
@@ -172,7 +81,7 @@ class SMTPBackend(Backend):
                 conn.quit()
             except (smtplib.SMTPException, OSError) as err:
                 log.debug("QUIT to %s failed: %s", self.where, err)
-                _drop(conn)
+                drop(conn)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -210,7 +119,7 @@ class SMTPBackend(Backend):
                         break
             finally:
                 if conn is not None and ahead:
-                    _drop(conn)     # an envelope is open: closing discards it (RFC 5321 §3.8)
+                    drop(conn)     # an envelope is open: closing discards it (RFC 5321 §3.8)
                 elif conn is not None:
                     self._idle.put(conn)
         return results
@@ -236,8 +145,8 @@ class SMTPBackend(Backend):
         for attempt in (1, 2):
             if conn is None:
                 try:
-                    conn = self._connect()
-                except _Unreachable as err:
+                    conn = self._connector.connect()
+                except Unreachable as err:
                     raise TransientDeliveryError(f"cannot reach SMTP server {self.where}: {err}",
                                                  rcpt, str(err)) from err
                 ahead = False
@@ -256,7 +165,7 @@ class SMTPBackend(Backend):
                 else:
                     reply = refusal
             except Lost as err:
-                _drop(conn)
+                drop(conn)
                 conn, ahead = None, False
                 if err.handed:
                     return None, AmbiguousDelivery(
@@ -267,7 +176,7 @@ class SMTPBackend(Backend):
                         f"SMTP server {self.where} dropped the connection: {err}", rcpt, str(err)), False
                 continue        # nothing was handed over: a fresh connection cannot duplicate it
             if reply.code == 421:
-                _drop(conn)     # the server is closing this connection (RFC 5321 §3.8)
+                drop(conn)     # the server is closing this connection (RFC 5321 §3.8)
                 conn, ahead = None, False
             kind = classify_smtp(reply.code, reply.text, reply.stage)
             if kind is ReplyClass.DELIVERED:
@@ -324,11 +233,3 @@ def _unsent(rest: Sequence[Recipient], err: Exception) -> list[DeliveryError]:
     if isinstance(err, TransientDeliveryError):
         return [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err)) for r in rest]
     return [StopRun(f"not sent to {r.email}: {err}", r.email, "") for r in rest]
-
-
-def _drop(conn: smtplib.SMTP) -> None:
-    """Close a connection without a goodbye (it is broken or unwanted)."""
-    try:
-        conn.close()
-    except OSError:
-        pass

@@ -24,8 +24,9 @@ from ..errors import (
     StopRun,
     TransientDeliveryError,
 )
-from ..ledger import Claimed, Ledger, Outcome, format_reply
+from ..ledger import Ledger, Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
+from .claims import CLAIM_ROWS, Claims
 from .journal import Journal
 from .pacing import CircuitBreaker, RateLimiter, signals_set
 from .record import Recorder
@@ -36,8 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TASK_ROWS = 128         # rows per worker task when the backend sends one message per call
-CLAIM_ROWS = 512        # rows claimed per transaction at least (a claim costs milliseconds)
+TASK_ROWS = 128         # rows per worker task when the backend sends few messages per call
 FLUSH_ROWS = 1024       # record results at least this often (rows) ...
 FLUSH_SECONDS = 0.25    # ... or this often (seconds); the journal, not these, bounds a crash's loss
 MAX_RETRY_WAIT = 300.0  # a retry further away than this is left deferred for the next run
@@ -73,9 +73,10 @@ class SendLoop:
     """One run over the claimable rows of (issue, list); run() returns a LoopTally or raises.
 
     The first delivery.pause_consecutive rows go out as one task on their own; only when they
-    did not all fail does the loop fill every worker. Results reach the circuit breaker as each
-    backend call returns (task.py), bounces wait on probation (record.py), and with a journal
-    every message handed over is noted so that a crash leaves few rows unknown (journal.py).
+    did not all fail does the loop fill every worker. Results reach the circuit breaker as they
+    come (Backend.on_results, else when each backend call returns: task.py), bounces wait on
+    probation (record.py), and with a journal every message handed over is noted so that a
+    crash leaves few rows unknown (journal.py).
     """
 
     def __init__(self, *, ledger: Ledger, backend: Backend, source: MessageSource,
@@ -96,9 +97,6 @@ class SendLoop:
             batch = min(batch, per_worker)
             task = max(batch, min(task, per_worker))
         self.task_rows = task
-        # Claimed rows wait in a reserve until a task takes them; never more than about a second
-        # of sending at a limited rate. Rows claimed and never handed over go back to pending.
-        self.claim_rows = min(CLAIM_ROWS, max(1, int(rate))) if rate > 0 else CLAIM_ROWS
         # One task more than workers: a worker that finishes finds the next task waiting.
         self.depth = self.concurrency + 1
         self.max_attempts = max(1, delivery.max_attempts)
@@ -117,12 +115,13 @@ class SendLoop:
                                 journal=journal)
         backend.on_results = self._task.settle
         self.book = Recorder(ledger, max(delivery.pause_window, delivery.pause_consecutive), progress)
-        self.run_id = journal.run_id if journal is not None else ""
+        # Claimed rows wait in a reserve until a task takes them: at a limited rate never more
+        # than about a second of sending.
+        self.claims = Claims(ledger, issue_id, list_name, retry_unknown=retry_unknown,
+                             run_id=journal.run_id if journal is not None else "",
+                             chunk=min(CLAIM_ROWS, max(1, int(rate))) if rate > 0 else CLAIM_ROWS)
         self.fatal: BaseException | None = None   # what stops the run (ConfigError, StopRun, a bug)
         self.done = 0
-        self._cursor = 0
-        self._exhausted = False
-        self._reserve: list[Claimed] = []         # claimed, not yet given to a task
         self._probing = self.probe > 0
         self._tries: dict[int, int] = {}          # attempts in this run, per row
         self._retries: list[tuple[float, int]] = []  # (due time, row id)
@@ -150,7 +149,7 @@ class SendLoop:
             # settles it from the journal, exactly as after a crash.
             self.stop.set()
             self._inflight.clear()
-            self._reserve = []
+            self.claims.release()                     # left "sending": the journal settles them
             self.book.buffer, self.book.held = [], type(self.book.held)()
             reason = str(getattr(err, "orig", None) or err).splitlines()[0]
             raise DeliveryError(f"database error while sending: {reason}; run the send again to resume") from err
@@ -159,10 +158,10 @@ class SendLoop:
                 gc.unfreeze()
             pool.shutdown(wait=True)
             self._settle_held(finished)
-            for c in self._reserve:                  # claimed, never handed to a task
+            unused = self.claims.release()           # claimed, never handed to a task
+            for c in unused:
                 self.book.add(Outcome(c.row_id, DeliveryState.PENDING))
-            self.tally.released += len(self._reserve)
-            self._reserve = []
+            self.tally.released += len(unused)
             self.book.flush(self.done, self.total)
         return self._outcome()
 
@@ -203,7 +202,7 @@ class SendLoop:
             if not self.stop.is_set():
                 self._refill(pool)
             if not self._inflight:
-                if self.stop.is_set() or (self._exhausted and not self._reserve and not self._retries):
+                if self.stop.is_set() or (self.claims.empty and not self._retries):
                     return
                 self.book.flush(self.done, self.total)
                 delay = self._retries[0][0] - time.monotonic() if self._retries else 0
@@ -245,28 +244,21 @@ class SendLoop:
         due: list[int] = []
         while self._retries and self._retries[0][0] <= now and len(due) < room * task_rows:
             due.append(heapq.heappop(self._retries)[1])
-        if not due and self._exhausted and not self._reserve:
+        if not due and self.claims.empty:
             return
         if due:
             self.book.flush(self.done, self.total)  # a retried row's "deferred" must be on disk first
-        claimed = self.ledger.claim_rows(due, self.run_id)
+        claimed = self.claims.again(due)
         self.tally.retries += len(claimed)
         for c in claimed:
             # Only retried rows are counted here: a row absent from _tries is on its first attempt.
             self._tries[c.row_id] = self._tries.get(c.row_id, 1) + 1
         need = room * task_rows - len(claimed)
-        if need > len(self._reserve) and not self._exhausted:
-            ask = max(need - len(self._reserve), self.claim_rows)
-            rows, skipped, self._cursor = self.ledger.claim(
-                self.issue_id, self.list_name, after_id=self._cursor, limit=ask,
-                retry_unknown=self.retry_unknown, run_id=self.run_id)
+        if need > 0:
+            rows, skipped = self.claims.take(need)
             self.tally.skipped += skipped
             self.done += skipped
-            self._exhausted = len(rows) + skipped < ask
-            self._reserve += rows
-        if need > 0:
-            claimed += self._reserve[:need]
-            del self._reserve[:need]
+            claimed += rows
         for i in range(0, len(claimed), task_rows):
             self._inflight[pool.submit(self._task, claimed[i:i + task_rows])] = None
 
