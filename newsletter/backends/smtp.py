@@ -101,6 +101,7 @@ class SMTPBackend(Backend):
                 conn: smtplib.SMTP | None = self._idle.get_nowait()
             except queue.Empty:
                 conn = None
+            clean = False           # any exception may leave a transaction open: then drop
             try:
                 for i in range(len(batch)):
                     if i and self.stopping():
@@ -117,9 +118,10 @@ class SMTPBackend(Backend):
                     if isinstance(result, StopRun):
                         self._report(results, batch[i + 1:], _unsent(batch[i + 1:], result))
                         break
+                clean = True
             finally:
-                if conn is not None and ahead:
-                    drop(conn)     # an envelope is open: closing discards it (RFC 5321 §3.8)
+                if conn is not None and (ahead or not clean):
+                    drop(conn)     # an envelope may be open: closing discards it (RFC 5321 §3.8)
                 elif conn is not None:
                     self._idle.put(conn)
         return results

@@ -28,6 +28,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..models import Delivery, Recipient
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,12 @@ class Journal:
         already); .run_id names the run (claim rows with it)."""
         self.path = folder / JOURNAL_FILE
         self.run_id = secrets.token_hex(8)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
-        os.write(self._fd, f"B {boot_id() or '-'} {self.run_id}\n".encode("ascii"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            os.write(self._fd, f"B {boot_id() or '-'} {self.run_id}\n".encode("ascii"))
+        except OSError as err:
+            raise ConfigError(f"{self.path}: cannot write the send journal: {err.strerror or err}") from err
 
     def handed(self, recipients: Sequence[Recipient]) -> None:
         """Note that the messages of recipients are about to be handed over (Backend.on_handover)."""

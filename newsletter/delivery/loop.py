@@ -317,7 +317,7 @@ class SendLoop:
         elif not isinstance(result, Marker):
             raise TypeError(f"not a result: {result!r}")
         elif result.kind == "unbuildable":
-            book.add(Outcome(rid, DeliveryState.FAILED, reply=str(result.error)))
+            book.add(Outcome(rid, DeliveryState.FAILED, reply=format_reply(ReplyClass.FAILED, str(result.error))))
             tally.failed += 1
         elif result.kind == "fatal":
             self.fatal = self.fatal or result.error
@@ -326,7 +326,8 @@ class SendLoop:
             return
         elif result.kind == "broken":
             self.fatal = self.fatal or result.error
-            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=f"backend error: {result.error}"))
+            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id,
+                             reply=format_reply(ReplyClass.AMBIGUOUS, f"backend error: {result.error}")))
             tally.unknown += 1
         else:
             book.add(Outcome(rid, DeliveryState.PENDING))

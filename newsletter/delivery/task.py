@@ -147,7 +147,10 @@ class TaskRunner:
 
 
 def reply_of(error: BaseException) -> str:
-    """Return the reply to record for an error: its class and the server's reply (or its message)."""
+    """Return the reply to record for an error: its class and the server's reply (or its message).
+
+    A ConfigError (credentials, endpoint) stops the run like a refusal of the sender does.
+    """
     reply = getattr(error, "reply", "") or str(error)
-    kind = getattr(error, "reply_class", None)
+    kind = ReplyClass.SENDER if isinstance(error, ConfigError) else getattr(error, "reply_class", None)
     return format_reply(kind, reply) if kind is not None else reply
