@@ -168,9 +168,13 @@ class SendLoop:
     def _outcome(self) -> LoopTally:
         """Return the tally of a run that ended, or raise what stopped it."""
         if isinstance(self.fatal, StopRun):
-            raise StopRun(f"{self.fatal}; the run stopped and nobody was marked bounced: fix the cause, then "
-                          f"`newsletter send {self.issue_id}` sends the rest", self.fatal.recipient,
-                          self.fatal.reply) from self.fatal
+            err = self.fatal
+            # A policy refusal may, now and then, concern one mailbox only: say how to go on then.
+            alone = (f" (if it concerns {err.recipient} alone, `newsletter subscribers remove "
+                     f"{err.recipient}` lets it go on)") if err.recipient else ""
+            raise StopRun(f"{err}; the run stopped and nobody was marked bounced: fix the cause, then "
+                          f"`newsletter send {self.issue_id}` sends the rest{alone}", err.recipient,
+                          err.reply) from err
         if isinstance(self.fatal, NewsletterError):
             raise self.fatal
         if self.halt.is_set():
