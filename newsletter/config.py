@@ -94,7 +94,8 @@ class SMTPSection:
     security: str = "none"                                 # none | starttls | ssl
     username: str = ""
     password_env: str = ""
-    timeout: float = positive(30.0)
+    timeout: float = positive(300.0)                       # greeting and each command (RFC 5321 §4.5.3.2)
+    data_timeout: float = positive(600.0)                  # the reply to a message (§4.5.3.2.6)
     connections: int = bounded(4, 1, 1000)
     ca_file: str = ""                                      # extra CA bundle (tests, private CAs)
 
@@ -123,8 +124,9 @@ class DeliverySection:
     concurrency: int = bounded(4, 1, 1000)
     max_attempts: int = bounded(4, 1, 100)
     backoff_seconds: float = bounded(1.0, 0)
-    pause_failure_ratio: float = bounded(0.5, 0, 1, above=True)
-    pause_window: int = bounded(50, 1)
+    pause_failure_ratio: float = bounded(0.5, 0, 1, above=True)   # stop when more than this share ...
+    pause_window: int = bounded(50, 1)                     # ... of the last N results failed,
+    pause_consecutive: int = bounded(10, 1)                # or N in a row (the first N go out alone)
     default_list: str = checked("default", check_list_name)
     smtp: SMTPSection = field(default_factory=SMTPSection)
     http: HTTPSection = field(default_factory=HTTPSection)

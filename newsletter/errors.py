@@ -20,13 +20,19 @@ messages and status codes. Each carries its context as attributes, not only in i
     │   └── SignatureError   a webhook's credentials or signature are missing or wrong
     ├── QueueError           the send queue (workers on PostgreSQL) cannot do what was asked
     │   └── ChunkBusy        a chunk is being sent by another worker right now (.chunk_id)
-    └── DeliveryError        one message failed (.recipient, .reply)
+    └── DeliveryError        one message failed (.recipient, .reply, .reply_class)
         ├── RecipientRejected        permanent for this address: suppressed
         ├── TransientDeliveryError   retried with backoff (.retry_after)
-        └── StopRun                  would fail for every message: stop the run, rows stay pending
+        ├── StopRun                  would fail for every message: stop the run, rows stay pending
+        └── AmbiguousDelivery        may have been accepted: unknown, never retried automatically
+
+Each DeliveryError class stands for one models.ReplyClass (its .reply_class); a plain
+DeliveryError is a message that failed on its own (ReplyClass.FAILED).
 """
 
 from __future__ import annotations
+
+from .models import ReplyClass
 
 
 class NewsletterError(Exception):
@@ -169,7 +175,12 @@ class ChunkBusy(QueueError):
 
 
 class DeliveryError(NewsletterError):
-    """A message could not be delivered; carries the recipient and the server's reply."""
+    """A message could not be delivered; carries the recipient and the server's reply.
+
+    As such: this one message failed, not because of its address (nobody is suppressed).
+    """
+
+    reply_class = ReplyClass.FAILED
 
     def __init__(self, message: str, recipient: str | None = None, reply: str | None = None):
         super().__init__(message)
@@ -180,9 +191,13 @@ class DeliveryError(NewsletterError):
 class RecipientRejected(DeliveryError):
     """Permanent failure for this address: it is suppressed (bounced)."""
 
+    reply_class = ReplyClass.RECIPIENT
+
 
 class TransientDeliveryError(DeliveryError):
     """Temporary failure: retried with backoff, then left deferred for the next run."""
+
+    reply_class = ReplyClass.TRANSIENT
 
     def __init__(self, message: str, recipient: str | None = None, reply: str | None = None,
                  retry_after: float | None = None):
@@ -193,3 +208,13 @@ class TransientDeliveryError(DeliveryError):
 class StopRun(DeliveryError):
     """The transport refused in a way that would fail for every message (sender, credentials,
     policy, content): the run stops at once and its rows stay pending; nobody is suppressed."""
+
+    reply_class = ReplyClass.SENDER
+
+
+class AmbiguousDelivery(DeliveryError):
+    """The message may have been accepted: the connection was lost (or no reply came) after it
+    was handed over, or a batch reply lacks its result. Its row becomes "unknown" and is resent
+    only on request (`send --retry-unknown`): resending could deliver it twice."""
+
+    reply_class = ReplyClass.AMBIGUOUS

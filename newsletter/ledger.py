@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import json.scanner
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 from operator import attrgetter
@@ -27,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
 from .errors import SubscriberError
-from .models import DeliveryState, IssueState, Subscriber, SubscriberStatus, SuppressionSource
+from .models import DeliveryState, IssueState, ReplyClass, Subscriber, SubscriberStatus, SuppressionSource
 from .subscribers import suppression
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ _D, _S, _I = deliveries, subscribers, issues
 STATES = tuple(DeliveryState)
 # An issue is not finished while any of these remain.
 OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED)
+# The reply column holds "[class] the server's reply": the models.ReplyClass the backend read
+# the reply as, then its text (format_reply / parse_reply).
+_CLASSED = re.compile(r"\[([a-z]+)\] ?")
 # Rows per recording UPDATE (6 parameters each: under SQLite's 32,766 and PostgreSQL's 65,535).
 # The send loop records whole tasks, so its few statement sizes stay in the driver's cache.
 RECORD_SLICE = 5000
@@ -76,8 +80,30 @@ class Outcome(NamedTuple):
     subscriber_id: int | None = None     # set for bounced rows: the subscriber is suppressed too
 
 
+class Recovered(NamedTuple):
+    """What became of the rows a dead run left "sending"."""
+
+    unknown: int = 0          # may have been delivered: resent only on request
+    sent: int = 0             # the run's journal shows them delivered
+    pending: int = 0          # never handed over (or refused): sent again normally
+
+
 _tuple_new = tuple.__new__
 _status = attrgetter("status")
+
+
+def format_reply(reply_class: ReplyClass | str, reply: str) -> str:
+    """Return the reply column's value for a reply read as reply_class: "[recipient] 550 5.1.1 ..."."""
+    return f"[{reply_class}] {reply}"
+
+
+def parse_reply(stored: str) -> tuple[ReplyClass | None, str]:
+    """Return (reply class, reply text) of a stored reply; the class is None for replies stored
+    without one (earlier releases, rows the ledger itself annotated)."""
+    m = _CLASSED.match(stored)
+    if m and m.group(1) in ReplyClass._value2member_map_:
+        return ReplyClass(m.group(1)), stored[m.end():]
+    return None, stored
 
 # The stored JSON as the driver gives it (text on SQLite, already decoded by psycopg), read by
 # _fields: SQLAlchemy's JSON type would call json.loads per row through two Python layers.
@@ -169,31 +195,66 @@ class Ledger:
         return int(conn.execute(select(func.count()).select_from(_D).where(
             _D.c.issue_id == issue_id, _D.c.list == list_name)).scalar_one())
 
-    def recover(self, issue_id: str) -> int:
-        """Turn rows left "sending" by a run that died into "unknown"; return how many there were."""
-        with write_transaction(self.engine) as conn:
-            result = conn.execute(update(_D).where(_D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)
-                                  .values(status="unknown", updated_at=utcnow(),
-                                          reply="in flight when an earlier run stopped: may or may not have arrived"))
-        if result.rowcount:
-            log.warning("issue %s: %d messages were in flight when an earlier run stopped (now unknown)",
-                        issue_id, result.rowcount)
-        return result.rowcount
+    def recover(self, issue_id: str, settled: Mapping[int, tuple[str, str]] | None = None,
+                run_id: str = "", *, list_name: str | None = None,
+                rows: tuple[int, int] | None = None) -> Recovered:
+        """Settle the rows a run that died left "sending"; return how many became what.
 
-    def recover_range(self, issue_id: str, list_name: str, rows: tuple[int, int]) -> int:
-        """recover() for one queue chunk: rows of (issue_id, list_name) with ids in the inclusive
-        range rows left "sending" become "unknown"; return how many. Only the chunk's one runner
-        may call it (its lock held): other chunks' rows may be on the wire right now."""
+        settled maps subscriber ids to the last event the journal of run run_id noted for them
+        (delivery/journal.py): "S" (with the Message-ID) → sent, "W" (handed over, no result) →
+        unknown, "N" or absent (never handed over, or refused) → pending. It speaks only for the
+        rows that run claimed; every other "sending" row (no journal, another run's, another
+        host's) may have been delivered, so it becomes unknown. list_name and rows (an inclusive
+        range of row ids: a queue chunk, whose one runner calls this with its lock held) narrow
+        it to those rows: other chunks' rows may be on the wire right now.
+        """
+        unknown: list[int] = []
+        sent: list[dict[str, Any]] = []
+        pending: list[int] = []
         with write_transaction(self.engine) as conn:
-            result = conn.execute(update(_D).where(
-                _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id.between(*rows),
-                _D.c.status == DeliveryState.SENDING).values(
-                    status="unknown", updated_at=utcnow(),
+            query = select(_D.c.id, _D.c.subscriber_id, _D.c.provider_id).where(
+                _D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)
+            if list_name is not None:
+                query = query.where(_D.c.list == list_name)
+            if rows is not None:
+                query = query.where(_D.c.id.between(*rows))
+            for row_id, sid, claimed_by in conn.execute(query).all():
+                known = settled is not None and run_id and claimed_by == run_id
+                kind, message_id = settled.get(sid, ("N", "")) if known else ("W", "")
+                if kind == "S":
+                    sent.append({"b_id": row_id, "b_mid": message_id})
+                elif kind == "W":
+                    unknown.append(row_id)
+                else:
+                    pending.append(row_id)
+            now = utcnow()
+            for i in range(0, len(unknown), RECORD_SLICE):
+                conn.execute(update(_D).where(_D.c.id.in_(unknown[i:i + RECORD_SLICE])).values(
+                    status=DeliveryState.UNKNOWN, updated_at=now, provider_id="",
                     reply="in flight when an earlier run stopped: may or may not have arrived"))
-        if result.rowcount:
-            log.warning("issue %s: %d messages were in flight when an earlier run of rows %d-%d stopped "
-                        "(now unknown)", issue_id, result.rowcount, *rows)
-        return result.rowcount
+            for i in range(0, len(pending), RECORD_SLICE):
+                # Claimed but never handed over: as if never claimed (the claim's attempt undone).
+                conn.execute(update(_D).where(_D.c.id.in_(pending[i:i + RECORD_SLICE])).values(
+                    status=DeliveryState.PENDING, updated_at=now, provider_id="",
+                    attempts=_D.c.attempts - 1))
+            if sent:
+                conn.execute(update(_D).where(_D.c.id == bindparam("b_id")).values(
+                    status=DeliveryState.SENT, message_id=bindparam("b_mid"), updated_at=now, provider_id="",
+                    reply=format_reply(ReplyClass.DELIVERED, "delivered before an earlier run stopped "
+                                       "(from its journal)")), sent)
+        if unknown:
+            log.warning("issue %s: %d messages were in flight when an earlier run stopped (now unknown)",
+                        issue_id, len(unknown))
+        if sent or pending:
+            log.info("issue %s: of the rows an earlier run left in flight, %d were delivered and %d "
+                     "never handed over (sent again)", issue_id, len(sent), len(pending))
+        return Recovered(len(unknown), len(sent), len(pending))
+
+    def recover_range(self, issue_id: str, list_name: str, rows: tuple[int, int],
+                      settled: Mapping[int, tuple[str, str]] | None = None, run_id: str = "") -> Recovered:
+        """recover() for one queue chunk: the rows of (issue_id, list_name) with ids in the inclusive
+        range rows. Only the chunk's one runner may call it (its lock held)."""
+        return self.recover(issue_id, settled, run_id, list_name=list_name, rows=rows)
 
     def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool,
                 until_id: int | None = None):
@@ -206,12 +267,14 @@ class Ledger:
         return query if until_id is None else query.where(_D.c.id <= until_id)
 
     def claim(self, issue_id: str, list_name: str, *, after_id: int, limit: int,
-              retry_unknown: bool = False, until_id: int | None = None) -> tuple[list[Claimed], int, int]:
+              retry_unknown: bool = False, until_id: int | None = None,
+              run_id: str = "") -> tuple[list[Claimed], int, int]:
         """Claim up to limit rows after after_id (pending → sending, attempts + 1) in one transaction.
 
         until_id, when given, is the last row id that may be claimed (a queue chunk's end).
         Returns (claimed rows, rows skipped because the subscriber left, id of the last row looked
         at, or after_id when none). Skipped rows are marked "skipped" in the same transaction.
+        While a row is "sending" its provider_id holds run_id: the run whose journal speaks for it.
         """
         claimable = _claimable(retry_unknown)
         with write_transaction(self.engine) as conn:
@@ -238,10 +301,11 @@ class Ledger:
                 conn.execute(update(_D).where(
                     _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.id > after_id,
                     _D.c.id <= last, _D.c.status.in_(claimable))
-                    .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=now))
+                    .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=now,
+                            provider_id=run_id))
         return claimed, len(gone), last
 
-    def claim_rows(self, row_ids: Sequence[int]) -> list[Claimed]:
+    def claim_rows(self, row_ids: Sequence[int], run_id: str = "") -> list[Claimed]:
         """Claim specific deferred rows again (deferred → sending) for an in-run retry; returns them."""
         if not row_ids:
             return []
@@ -253,7 +317,8 @@ class Ledger:
                 .order_by(_D.c.id)).all()
             if rows:
                 conn.execute(update(_D).where(_D.c.id.in_([r.id for r in rows]))
-                             .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=utcnow()))
+                             .values(status=DeliveryState.SENDING, attempts=_D.c.attempts + 1, updated_at=utcnow(),
+                                     provider_id=run_id))
         return [Claimed(r.id, r.subscriber_id, r.email, r.name or "", dict(r.fields or {}), "active", r.list)
                 for r in rows]
 

@@ -63,6 +63,20 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"               # unsubscribed or removed after the issue was planned
 
 
+class ReplyClass(StrEnum):
+    """What a transport's reply means for one message (decided in backends/replies.py by RFC 3463
+    enhanced status codes and the providers' documented error codes, never by the reply's words)."""
+
+    DELIVERED = "delivered"           # accepted: the row is sent
+    RECIPIENT = "recipient"           # permanent for this address: bounced, the subscriber suppressed
+    TRANSIENT = "transient"           # temporary: retried with backoff, then deferred to the next run
+    SENDER = "sender"                 # sender, credentials, policy or content: would fail for everyone,
+                                      # so the run stops at once; its rows stay pending, nobody suppressed
+    FAILED = "failed"                 # this one message cannot go (not the address's fault): failed
+    AMBIGUOUS = "ambiguous"           # may have been accepted (lost after the message was handed
+                                      # over): unknown, never retried automatically
+
+
 class IssueState(StrEnum):
     """An issue's delivery to a list: sending until no row is open, then sent."""
 

@@ -2,6 +2,12 @@
 
 Both answer per recipient through `reply_for(address) -> int | str`: 250 accepts, 4xx defers
 (an HTTP API answers 429 for the call), 5xx rejects (each API in its own way).
+
+Misbehaving on purpose: the SMTP server's `data_reply(address)` may answer the message itself
+with a refusal, DROP (keep the message, then close the connection without a reply) or HANG (keep
+it and never answer); the HTTP server can refuse every call (`refuse_all`), keep the messages
+and answer late (`answer_delay`) or not at all (`drop_after_body`), and leave results out of a
+Postmark batch reply (`short_reply`).
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import email.policy
 import ipaddress
 import json
 import re
+import asyncio
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import warnings
 from collections.abc import Callable
@@ -34,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 Reply = Callable[[str], "int | str"]
+DROP, HANG = "drop", "hang"     # data_reply values: keep the message, then close / never answer
 _TEXT = {250: "250 2.1.5 OK", 451: "451 4.7.1 Try again later", 452: "452 4.2.2 Mailbox full",
          550: "550 5.1.1 Mailbox unavailable", 553: "553 5.1.3 Bad address"}
 
@@ -132,18 +141,37 @@ class _Handler:
         if reply.startswith("2"):
             envelope.mail_from = address
             envelope.mail_options.extend(mail_options)
+            with self.owner.lock:
+                self.owner.mail_options.extend(mail_options)
         return reply
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = reply_line(self.owner.reply_for(address))
+        reply = self.owner.reply_for(address)
+        if reply == HANG:
+            await asyncio.sleep(3600)
+        reply = reply_line(reply)
         if reply.startswith("2"):
             envelope.rcpt_tos.append(address)
         return reply
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.owner.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_DATA(self, server, session, envelope):
-        with self.owner.lock:
-            self.owner.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 2.0.0 Ok: queued"
+        owner = self.owner
+        reply = owner.data_reply(envelope.rcpt_tos[0]) if owner.data_reply else 250
+        if reply in (DROP, HANG) or reply_line(reply).startswith("2"):
+            with owner.lock:
+                owner.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        if reply == DROP:
+            server.transport.abort()            # the message is kept, the reply never sent
+            return "250 2.0.0 Ok: never heard"
+        if reply == HANG:
+            await asyncio.sleep(3600)
+        return "250 2.0.0 Ok: queued" if reply == 250 else reply_line(reply)
 
 
 class _CountingController(Controller):
@@ -166,16 +194,21 @@ class SMTPTestServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 with per-recipient replies, optional TLS and AUTH.
 
     tls: None, "starttls" or "ssl" (then certs=(cert, key) is required); auth: (user, password);
-    reply_for_mail answers MAIL FROM (default: accept).
+    reply_for_mail answers MAIL FROM (default: accept); data_reply answers the message by its
+    first recipient (default: accept; DROP or HANG keep it and misbehave). It offers PIPELINING
+    (as every real MTA does) and SMTPUTF8 unless told not to.
     """
 
     def __init__(self, reply_for: Reply = accept_all, *, auth: tuple[str, str] | None = None,
                  tls: str | None = None, certs: tuple[Path, Path] | None = None, idle_timeout: float = 300,
-                 reply_for_mail: Reply | None = None):
+                 reply_for_mail: Reply | None = None, data_reply: Reply | None = None,
+                 pipelining: bool = True, smtputf8: bool = True):
         self.reply_for, self.auth, self.tls, self.certs = reply_for, auth, tls, certs
-        self.reply_for_mail = reply_for_mail
+        self.reply_for_mail, self.data_reply = reply_for_mail, data_reply
+        self.pipelining, self.smtputf8 = pipelining, smtputf8
         self.idle_timeout = idle_timeout
         self.messages: list[Received] = []
+        self.mail_options: list[str] = []      # every MAIL FROM option accepted (SIZE=..., SMTPUTF8)
         self.connections = 0
         self.lock = threading.Lock()
         self.host, self.port = "127.0.0.1", 0
@@ -189,7 +222,7 @@ class SMTPTestServer:
 
     def start(self) -> "SMTPTestServer":
         """Start listening on a free port."""
-        kwargs: dict[str, Any] = {"timeout": self.idle_timeout}
+        kwargs: dict[str, Any] = {"timeout": self.idle_timeout, "enable_SMTPUTF8": self.smtputf8}
         if self.tls:
             assert self.certs, "TLS needs certs=(cert, key)"
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -243,9 +276,17 @@ class HTTPMailAPIServer:
     """
 
     def __init__(self, provider: str, *, api_key: str = "test-api-key", reply_for: Reply = accept_all,
-                 retry_after: str | None = "0"):
+                 retry_after: str | None = "0", refuse_all: tuple[int, Any] | None = None,
+                 answer_delay: float = 0.0, drop_after_body: bool = False, short_reply: int = 0,
+                 error_code: Callable[[str], int] | None = None):
         assert provider in PATHS, provider
         self.provider, self.api_key, self.reply_for, self.retry_after = provider, api_key, reply_for, retry_after
+        # (status, JSON body) for every authorised call: a refusal about the request, not an address
+        self.refuse_all = refuse_all
+        # Deliver, then answer after this many seconds (a client timeout in between), or never
+        self.answer_delay, self.drop_after_body = answer_delay, drop_after_body
+        self.short_reply = short_reply       # Postmark: leave this many results out of the reply
+        self.error_code = error_code         # Postmark: the ErrorCode for an address (0 sends it)
         self.messages: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         # Statuses to answer the next calls with (e.g. 503); None answers that call normally.
@@ -374,14 +415,17 @@ class HTTPMailAPIServer:
         if p == "postmark":
             results = []
             for i, m in enumerate(messages):
-                if i in bad:
+                code = self.error_code(m["to"]) if self.error_code else 0
+                if code:
+                    results.append({"ErrorCode": code, "Message": f"error {code}", "To": m["to_header"]})
+                elif i in bad:
                     results.append({"ErrorCode": 406, "Message": "You tried to send to recipient(s) that "
                                     "have been marked as inactive.", "To": m["to"]})
                 else:
                     self.messages.append(m)
                     results.append({"ErrorCode": 0, "Message": "OK", "MessageID": f"pm-{len(self.messages)}",
                                     "To": m["to"]})
-            return 200, {}, results
+            return 200, {}, results[:len(results) - self.short_reply]
         if bad and p == "mailgun":
             return 400, {}, {"message": "'to' parameter is not a valid address. please check documentation"}
         if bad and p == "sendgrid":
@@ -431,6 +475,9 @@ class _APIHandler(BaseHTTPRequestHandler):
                 status, headers, reply = 404, {}, {"message": "not found"}
             elif not owner.authorised(self.headers):
                 status, headers, reply = 401, {}, {"ErrorCode": 10, "message": "Bad or missing API token"}
+            elif owner.refuse_all is not None:
+                count = len(owner.parse(body, self.headers.get("Content-Type", "")))
+                (status, reply), headers = owner.refuse_all, {}
             elif owner.fail_next and owner.fail_next[0] is not None:
                 status = owner.fail_next.pop(0)
                 headers = {"Retry-After": owner.retry_after} if owner.retry_after is not None else {}
@@ -442,6 +489,12 @@ class _APIHandler(BaseHTTPRequestHandler):
                 count = len(messages)
                 status, headers, reply = owner.answer(messages)
             owner.calls.append({"status": status, "recipients": count, "size": len(body)})
+        if owner.drop_after_body and status < 300:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)      # delivered, but no reply
+            return
+        if owner.answer_delay and status < 300:
+            time.sleep(owner.answer_delay)
         data = b"" if reply is None else json.dumps(reply).encode()
         self.send_response(status)
         for k, v in headers.items():

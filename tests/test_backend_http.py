@@ -8,7 +8,14 @@ import pytest
 
 from newsletter.backends.base import make_backend
 from newsletter.backends.http import HTTPBackend
-from newsletter.errors import ConfigError, RecipientRejected, TransientDeliveryError
+from newsletter.errors import (
+    AmbiguousDelivery,
+    ConfigError,
+    DeliveryError,
+    RecipientRejected,
+    StopRun,
+    TransientDeliveryError,
+)
 from newsletter.models import Delivery, Subscriber
 from newsletter.personalize.message import MessageFactory
 from newsletter.render.placeholders import ANY_TOKEN
@@ -131,14 +138,89 @@ def test_templating_providers_get_the_body_once_per_call(tmp_path, serve, provid
         assert not ANY_TOKEN.search(m["html"] + m["text"])
 
 
-def test_mailgun_finds_a_rejected_address_by_halving_the_batch(tmp_path, serve):
-    server = serve("mailgun", reply_for=lambda a: 550 if a == "reader5@example.com" else 250)
-    backend, factory, recipients = setup(tmp_path, server, people(8))
+SENDER_REFUSALS = {
+    # what each API answers when the sender (not an address) is wrong, from its documentation
+    "mailgun": (400, {"message": "'from' parameter is not a valid address. please check documentation"}),
+    "sendgrid": (400, {"errors": [{"message": "The from address does not match a verified Sender Identity.",
+                                   "field": "from", "help": None}]}),
+    "generic": (400, {"error": "sender domain not verified"}),
+    "postmark": (422, {"ErrorCode": 400, "Message": "Sender signature not found"}),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(SENDER_REFUSALS))
+def test_a_refusal_about_the_request_stops_the_run_and_bounces_nobody(tmp_path, serve, provider):
+    server = serve(provider, refuse_all=SENDER_REFUSALS[provider])
+    backend, factory, recipients = setup(tmp_path, server, people(8), batch_size=4)
     with backend:
         results = backend.send(factory, recipients)
-    assert [type(r).__name__ for r in results] == ["Delivery"] * 5 + ["RecipientRejected"] + ["Delivery"] * 2
-    assert results[5].recipient == "reader5@example.com"
-    assert sorted(m["to"] for m in server.messages) == sorted(r.email for r in recipients if r is not recipients[5])
+    assert [type(r) for r in results] == [StopRun] * 8
+    assert results[0].reply.startswith(f"HTTP {SENDER_REFUSALS[provider][0]}")
+    assert all(r.reply == "" for r in results[LIMIT[provider]:])          # not tried at all
+    assert len(server.calls) == 1 and server.messages == []                  # never halved
+
+
+LIMIT = {"mailgun": 4, "sendgrid": 4, "postmark": 4, "generic": 1}
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_no_reply_within_the_timeout_after_the_body_is_ambiguous(tmp_path, serve, provider):
+    server = serve(provider, answer_delay=1.5)
+    backend, factory, recipients = setup(tmp_path, server, people(1), timeout=0.3, max_retries=3)
+    with backend:
+        (result,) = backend.send(factory, recipients)
+    assert isinstance(result, AmbiguousDelivery) and "no reply within 0.3 s" in str(result)
+    assert len(server.calls) == 1 and len(server.messages) == 1    # delivered once, never posted again
+
+
+@pytest.mark.parametrize("provider", HTTP_KINDS)
+def test_a_connection_dropped_after_the_body_is_ambiguous(tmp_path, serve, provider):
+    server = serve(provider, drop_after_body=True)
+    backend, factory, recipients = setup(tmp_path, server, people(1), max_retries=3)
+    with backend:
+        (result,) = backend.send(factory, recipients)
+    assert isinstance(result, AmbiguousDelivery) and "after the request was sent" in str(result)
+    assert len(server.calls) == 1 and len(server.messages) == 1
+
+
+def test_a_postmark_reply_missing_results_leaves_those_messages_ambiguous(tmp_path, serve):
+    server = serve("postmark", short_reply=2)
+    backend, factory, recipients = setup(tmp_path, server, people(5))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert [type(r) for r in results] == [Delivery] * 3 + [AmbiguousDelivery] * 2
+    assert [r.recipient for r in results[3:]] == ["reader3@example.com", "reader4@example.com"]
+    assert len(server.messages) == 5 and len(server.calls) == 1
+
+
+def test_postmark_error_codes_per_message(tmp_path, serve):
+    codes = {"reader0@example.com": 406, "reader1@example.com": 300, "reader2@example.com": 100}
+    server = serve("postmark", error_code=lambda a: codes.get(a, 0))
+    backend, factory, recipients = setup(tmp_path, server, people(4))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert [type(r) for r in results] == [RecipientRejected, DeliveryError, TransientDeliveryError, Delivery]
+    assert [r.reply_class for r in results[:3]] == ["recipient", "failed", "transient"]
+    assert results[0].reply.startswith("406")
+
+
+@pytest.mark.parametrize("code", [300, 400, 405, 12345])
+def test_postmark_codes_about_the_account_or_the_whole_call_stop_the_run(tmp_path, serve, code):
+    # 300 for every message of a call is the request's fault; 400 sender signature not found,
+    # 405 not allowed to send, and codes we do not know are about the account.
+    server = serve("postmark", error_code=lambda a: code)
+    backend, factory, recipients = setup(tmp_path, server, people(3))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert [type(r) for r in results] == [StopRun] * 3 and server.messages == []
+
+
+def test_a_mailgun_2xx_without_its_id_is_ambiguous(tmp_path, serve):
+    server = serve("mailgun", refuse_all=(200, {"message": "OK"}))
+    backend, factory, recipients = setup(tmp_path, server, people(2))
+    with backend:
+        results = backend.send(factory, recipients)
+    assert [type(r) for r in results] == [AmbiguousDelivery] * 2
 
 
 def test_sendgrid_rejects_the_personalizations_its_errors_name(tmp_path, serve):
@@ -239,7 +321,7 @@ def test_bad_credentials_after_a_first_call_keep_its_results_and_stop_the_next_b
     backend, factory, recipients = setup(tmp_path, server, people(4), batch_size=2)
     with backend:
         results = backend.send(factory, recipients)
-        assert [type(r) for r in results] == [Delivery, Delivery, TransientDeliveryError, TransientDeliveryError]
+        assert [type(r) for r in results] == [Delivery, Delivery, StopRun, StopRun]
         server.api_key = "rotated-key"
         with pytest.raises(ConfigError, match="API key"):
             backend.send(factory, recipients[2:])

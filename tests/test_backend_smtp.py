@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -9,11 +10,18 @@ import pytest
 
 from newsletter.backends.base import make_backend
 from newsletter.backends.smtp import SMTPBackend
-from newsletter.errors import ConfigError, TransientDeliveryError
+from newsletter.errors import (
+    AmbiguousDelivery,
+    ConfigError,
+    DeliveryError,
+    RecipientRejected,
+    StopRun,
+    TransientDeliveryError,
+)
 from newsletter.models import Delivery, Subscriber
 from newsletter.personalize.message import MessageFactory
 
-from mail_servers import SMTPTestServer, free_port, make_certs
+from mail_servers import DROP, HANG, SMTPTestServer, free_port, make_certs
 from personalize_support import SECRET, make_config, rendered_issue
 
 
@@ -160,7 +168,7 @@ def test_bad_settings_are_config_errors(tmp_path, smtp, match):
         SMTPBackend(make_config(tmp_path, delivery={"smtp": smtp}))
 
 
-def test_a_refused_sender_mid_batch_keeps_what_was_sent_and_stops_the_next_batch(tmp_path, serve):
+def test_a_refused_sender_mid_batch_keeps_what_was_sent_and_stops_the_run(tmp_path, serve):
     calls = []
 
     def mail_reply(address):
@@ -171,8 +179,120 @@ def test_a_refused_sender_mid_batch_keeps_what_was_sent_and_stops_the_next_batch
     backend, factory = setup(tmp_path, server.smtp_config())
     with backend:
         results = backend.send(factory, [factory.recipient(p) for p in people(3)])
-        assert isinstance(results[0], Delivery)
-        assert all(isinstance(r, TransientDeliveryError) for r in results[1:])
-        with pytest.raises(ConfigError, match="refused sender news@example.org: 553"):
-            backend.send(factory, [factory.recipient(p) for p in people(1, 3)])
+    assert isinstance(results[0], Delivery)
+    # the refusal of our sender stops the run: the rest is not tried, nobody is bounced
+    assert [type(r) for r in results[1:]] == [StopRun, StopRun]
+    assert results[1].reply.startswith("553 5.7.1") and "at MAIL FROM" in str(results[1])
+    assert results[2].reply == "" and len(calls) == 2
     assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
+@pytest.mark.parametrize("where, reply, expected", [
+    ("rcpt", "550 5.1.1 <x>: Recipient address rejected: User unknown", RecipientRejected),
+    ("rcpt", "550 Requested action not taken: mailbox unavailable", RecipientRejected),   # no enhanced code
+    ("rcpt", "554 5.7.1 <x>: Relay access denied", StopRun),
+    ("rcpt", "450 4.2.0 <x>: Recipient address rejected: Greylisted", TransientDeliveryError),
+    ("rcpt", "552 5.2.2 Mailbox full", TransientDeliveryError),
+    ("rcpt", "550 5.7.13 User account disabled", RecipientRejected),
+    ("data", "554 5.7.1 Message rejected as spam by content filter", StopRun),
+    ("data", "550 Message refused", StopRun),                 # after the message, without a code: stop
+    ("data", "550 5.1.1 No such user here", RecipientRejected),   # one recipient per transaction
+    ("data", "451 4.3.0 Temporary lookup failure", TransientDeliveryError),
+    ("data", "552 5.3.4 Message size exceeds fixed limit", StopRun),
+])
+def test_each_reply_is_read_by_its_codes(tmp_path, serve, pipelining, where, reply, expected):
+    bad = "reader1@example.com"
+    answer = (lambda a: reply if a == bad else 250)
+    server = serve(pipelining=pipelining, **({"reply_for": answer} if where == "rcpt" else {"data_reply": answer}))
+    backend, factory = setup(tmp_path, server.smtp_config(connections=1))
+    with backend:
+        results = backend.send(factory, [factory.recipient(p) for p in people(3)])
+        again = backend.send(factory, [factory.recipient(p) for p in people(1, 5)])
+    assert type(results[1]) is expected and results[1].reply == reply
+    assert results[1].reply_class == expected.reply_class and results[1].recipient == bad
+    assert isinstance(results[0], Delivery)
+    if expected is StopRun:
+        assert isinstance(results[2], StopRun) and results[2].reply == ""   # not tried
+    else:
+        assert isinstance(results[2], Delivery)
+    assert isinstance(again[0], Delivery)
+    # RSET keeps the connection usable; but when the run stops after a message while the next
+    # message's envelope is open (pipelined), the connection is closed: nothing half-sent arrives.
+    assert server.connections == (2 if expected is StopRun and where == "data" and pipelining else 1)
+    delivered = [m.rcpt_tos[0] for m in server.messages]       # what the server accepted
+    assert sorted(delivered) == sorted({"reader0@example.com", "reader5@example.com"}
+                                       | (set() if expected is StopRun else {"reader2@example.com"}))
+
+
+def test_no_reply_after_the_message_is_ambiguous_and_the_rest_goes_on(tmp_path, serve):
+    server = serve(data_reply=lambda a: DROP if a == "reader1@example.com" else 250)
+    backend, factory = setup(tmp_path, server.smtp_config(connections=1))
+    with backend:
+        results = backend.send(factory, [factory.recipient(p) for p in people(3)])
+    assert [type(r) for r in results] == [Delivery, AmbiguousDelivery, Delivery]
+    assert results[1].reply_class == "ambiguous" and "may have been accepted" in str(results[1])
+    assert len(server.messages) == 3 and server.connections == 2     # a new connection after the drop
+
+
+def test_a_server_that_never_answers_the_message_times_out_as_ambiguous(tmp_path, serve):
+    server = serve(data_reply=lambda a: HANG)
+    backend, factory = setup(tmp_path, server.smtp_config(data_timeout=0.5))
+    with backend:
+        started = time.monotonic()
+        (result,) = backend.send(factory, [factory.recipient(people(1)[0])])
+    assert isinstance(result, AmbiguousDelivery) and "timed out" in result.reply
+    assert 0.4 < time.monotonic() - started < 5
+
+
+def test_a_server_that_never_answers_the_envelope_times_out_as_transient(tmp_path, serve):
+    server = serve(lambda a: HANG if a == "reader0@example.com" else 250)
+    backend, factory = setup(tmp_path, server.smtp_config(timeout=0.5))
+    with backend:
+        results = backend.send(factory, [factory.recipient(p) for p in people(2)])
+    # nothing of the message was handed over, so it is only deferred (and tried again later)
+    assert isinstance(results[0], TransientDeliveryError) and isinstance(results[1], Delivery)
+    assert [m.rcpt_tos for m in server.messages] == [["reader1@example.com"]]
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
+def test_lines_starting_with_a_dot_arrive_intact(tmp_path, serve, pipelining):
+    server = serve(pipelining=pipelining)
+    backend, factory = setup(tmp_path, server.smtp_config())
+    dotted = Subscriber(email="dot@example.com", name="Dot", fields={"company": "Acme\n.hidden\n..two\n."})
+    recipient = factory.recipient(dotted)
+    with backend:
+        (result,) = backend.send(factory, [recipient])
+    assert isinstance(result, Delivery)
+    (received,) = server.messages
+    text = received.message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "Your company: Acme\n.hidden\n..two\n.\n" in text
+    built = factory.build(recipient)
+    assert b"\r\n.hidden\r\n..two\r\n" in built                 # lines that need dot-stuffing
+    date = re.compile(rb"^Date: .*$", re.M)
+    assert date.sub(b"", received.data) == date.sub(b"", built)    # byte for byte, as built
+
+
+def test_idn_domain_goes_as_punycode_to_a_server_without_smtputf8(tmp_path, serve):
+    server = serve(smtputf8=False)
+    backend, factory = setup(tmp_path, server.smtp_config())
+    people_ = [Subscriber(email="reader@bücher.example", name="Leser"), Subscriber(email="zoë@example.com"),
+               Subscriber(email="plain@example.com")]
+    with backend:
+        results = backend.send(factory, [factory.recipient(p) for p in people_])
+    assert isinstance(results[0], Delivery) and isinstance(results[2], Delivery)
+    # a non-ASCII local part cannot go without SMTPUTF8: that message fails, nobody is bounced
+    assert type(results[1]) is DeliveryError and results[1].reply_class == "failed"
+    assert "does not offer SMTPUTF8" in str(results[1])
+    assert [m.rcpt_tos for m in server.messages] == [["reader@xn--bcher-kva.example"], ["plain@example.com"]]
+    assert "SMTPUTF8" not in " ".join(server.mail_options)
+    assert server.messages[0].message["To"].addresses[0].domain == "xn--bcher-kva.example"
+
+
+def test_smtputf8_is_used_when_offered(tmp_path, serve):
+    server = serve(smtputf8=True)
+    backend, factory = setup(tmp_path, server.smtp_config())
+    with backend:
+        results = backend.send(factory, [factory.recipient(Subscriber(email="zoë@bücher.example"))])
+    assert isinstance(results[0], Delivery)
+    assert server.messages[0].rcpt_tos == ["zoë@bücher.example"] and "SMTPUTF8" in server.mail_options

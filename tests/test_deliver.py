@@ -12,8 +12,15 @@ import pytest
 from mail_servers import DeferFirst, HTTPMailAPIServer, SMTPTestServer, free_port
 from newsletter.backends.base import Backend
 from newsletter.pipeline import send_issue, send_test
-from newsletter.errors import ConfigError, DeliveryError, IssueError, SubscriberError, TransientDeliveryError
-from newsletter.ledger import Ledger
+from newsletter.errors import (
+    ConfigError,
+    DeliveryError,
+    IssueError,
+    StopRun,
+    SubscriberError,
+    TransientDeliveryError,
+)
+from newsletter.ledger import Ledger, parse_reply
 from newsletter.models import Delivery
 from newsletter.delivery.pacing import RateLimiter
 from newsletter.delivery.lock import send_lock
@@ -72,7 +79,9 @@ def test_a_550_bounces_that_subscriber_and_the_others_go_on(tmp_path):
     assert "user3@example.org" not in per_address(server) and len(server.messages) == 19
     assert store.get("user3@example.org", "default").status == "bounced"
     [(email, _mid, reply)] = Ledger(get_engine(config)).rows("w1", "bounced")
-    assert email == "user3@example.org" and reply.startswith("550")
+    assert email == "user3@example.org" and parse_reply(reply) == ("recipient", "550 5.1.1 Mailbox unavailable")
+    sent = Ledger(get_engine(config)).rows("w1", "sent", limit=1)[0][2]
+    assert parse_reply(sent) == ("delivered", "250 2.0.0 Ok: queued")
 
 
 def test_temporary_failures_are_retried_with_backoff(tmp_path):
@@ -120,15 +129,21 @@ def test_unreachable_server_is_a_clear_error_and_nothing_is_marked(tmp_path):
 
 def test_too_many_failures_pause_the_send_and_a_rerun_resumes(tmp_path):
     broken = [True]
-    with SMTPTestServer(lambda a: 451 if broken[0] else 250) as server:
+    asked = []
+
+    def reply(address):
+        asked.append(address)
+        return 451 if broken[0] else 250
+
+    with SMTPTestServer(reply) as server:
         delivery = smtp_delivery(server.port, smtp=server.smtp_config(), max_attempts=1, pause_window=10,
-                                 pause_failure_ratio=0.5, concurrency=1)
+                                 pause_failure_ratio=0.5, pause_consecutive=20)
         config = make_config(tmp_path, **delivery)
         setup_list(config, tmp_path, 300)
         first = send_issue(config, "w1")
-        assert first.paused.startswith("10 of the last 10 messages failed (last reply: 451")
+        assert first.paused.startswith("10 of the last 10 messages failed (last reply: 451 4.7.1")
         assert first.counts["pending"] > 0 and first.counts["sending"] == 0 and first.state == "sending"
-        assert server.messages == []
+        assert server.messages == [] and len(asked) == 10      # the first 20 go out alone: 10 touched
         broken[0] = False
         second = send_issue(config, "w1")
     assert (second.paused, second.state, second.counts["sent"]) == ("", "sent", 300)
@@ -209,11 +224,12 @@ class FlakyBackend(Backend):
         return [Delivery(r.email, r.message_id, reply="250 ok") for r in batch]
 
 
-@pytest.mark.parametrize("error, raised, state", [
-    (RuntimeError("socket closed unexpectedly"), DeliveryError, "unknown"),
-    (ConfigError("API key revoked"), ConfigError, "deferred"),
+@pytest.mark.parametrize("error, raised, unknown", [
+    (RuntimeError("socket closed unexpectedly"), DeliveryError, 5),
+    (ConfigError("API key revoked"), ConfigError, 0),
+    (StopRun("the API refused the sender", reply="HTTP 400: sender domain not verified"), StopRun, 0),
 ])
-def test_backend_failing_mid_send_loses_nothing(tmp_path, error, raised, state):
+def test_backend_failing_mid_send_loses_nothing(tmp_path, error, raised, unknown):
     _Plugin.accepted, _Plugin.fail_after, _Plugin.error = [], 20, error
     config = make_config(tmp_path, backend="test_deliver:FlakyBackend", concurrency=1)
     setup_list(config, tmp_path, 60)
@@ -221,13 +237,13 @@ def test_backend_failing_mid_send_loses_nothing(tmp_path, error, raised, state):
         send_issue(config, "w1")
     counts = Ledger(get_engine(config)).counts("w1")
     assert counts["sent"] == len(_Plugin.accepted) == 20
-    assert counts[state] == 5 and counts["sending"] == 0
-    assert counts["pending"] == 60 - 20 - 5       # never attempted: sent by the next run
+    # a broken batch may have gone out (unknown); a refused one did not (it stays pending)
+    assert counts["unknown"] == unknown and counts["sending"] == counts["bounced"] == 0
+    assert counts["pending"] == 60 - 20 - unknown       # sent by the next run
     _Plugin.fail_after = 10_000
     report = send_issue(config, "w1")
-    # deferred rows are sent again; unknown ones only with retry_unknown (they may have gone out)
-    assert report.sent == (40 if state == "deferred" else 35)
-    assert report.counts[state] == (0 if state == "deferred" else 5)
+    # unknown rows are sent again only with retry_unknown (they may have gone out)
+    assert report.sent == 40 - unknown and report.counts["unknown"] == unknown
     assert len(_Plugin.accepted) == len(set(_Plugin.accepted)) == 20 + report.sent
 
 
@@ -250,7 +266,8 @@ def test_server_gone_mid_send_pauses_and_nothing_is_lost(tmp_path):
                          backoff_seconds=0.001, pause_window=10, pause_failure_ratio=0.5)
     setup_list(config, tmp_path, 60)
     first = send_issue(config, "w1")
-    assert re.match(r"([6-9]|10) of the last 10 messages failed \(last reply: cannot reach", first.paused)
+    assert re.match(r"(([6-9]|10) of the last 10 messages failed|10 messages in a row failed) "
+                    r"\(last reply: cannot reach", first.paused)
     assert first.counts["sent"] == 20 and first.counts["sending"] == 0
     assert first.counts["deferred"] + first.counts["pending"] == 40
     _Plugin.fail_after = 10_000

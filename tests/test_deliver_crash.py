@@ -27,7 +27,7 @@ RECOVERED = re.compile(r"(\d+) messages were in flight when an earlier run stopp
 DRIVER = "import sys; from newsletter.cli import main; main(sys.argv[1:])"
 
 
-def _config_file(folder: Path, port: int) -> Path:
+def _config_file(folder: Path, port: int, *, rate: float = 100.0, connections: int = 2) -> Path:
     path = folder / "config.toml"
     path.write_text(f"""
 [newsletter]
@@ -36,12 +36,12 @@ sender = "Test Weekly <news@example.org>"
 secret_env = ""
 [delivery]
 backend = "smtp"
-rate_per_second = 100.0     # slow enough that every kill lands in the middle of the send
-concurrency = 2
+rate_per_second = {rate}     # 100: slow enough that every kill lands in the middle of the send
+concurrency = {connections}
 [delivery.smtp]
 host = "127.0.0.1"
 port = {port}
-connections = 2
+connections = {connections}
 """, encoding="utf-8")
     return path
 
@@ -166,3 +166,40 @@ def test_sigterm_finishes_what_is_on_the_wire(tmp_path):
         assert proc.wait(timeout=60) == 0, log.read_text()
         assert sorted(r for m in server.messages for r in m.rcpt_tos) == sorted(
             f"user{i}@example.org" for i in range(100))
+
+
+def test_five_sigkills_at_full_speed_leave_few_unknown_and_no_duplicate(tmp_path):
+    # 4 connections, no rate limit: hundreds of rows are claimed at any moment, yet only the
+    # messages really on the wire (at most one per connection) may be reported unknown; the
+    # journal tells the next run which claimed rows never left and which were delivered.
+    n, kills = 3000, 5
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    with SMTPTestServer() as server:
+        cfg_path = _config_file(tmp_path, server.port, rate=0, connections=4)
+        config = load_config(cfg_path)
+        SubscriberStore(get_engine(config)).import_csv(write_csv(tmp_path / "list.csv", n), "default")
+        write_issue(config)
+        dispose_engines()
+        runs = Runs(tmp_path, cfg_path)
+        done = 0
+        while done < kills:
+            proc, log = runs.start()
+            target = len(server.messages) + rng.randint(30, 250)
+            _wait_for(lambda: len(server.messages) >= target, proc, limit=60)
+            assert proc.poll() is None, f"seed {seed}: the send ended before kill {done + 1}: {log.read_text()}"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            done += 1
+        proc, log = runs.start()
+        assert proc.wait(timeout=120) == 0, log.read_text()
+        with server.lock:
+            got = collections.Counter(r for m in server.messages for r in m.rcpt_tos)
+        counts = Ledger(get_engine(config)).counts("w1")
+        unknown = {email for email, _mid, _reply in Ledger(get_engine(config)).rows("w1", "unknown", limit=n)}
+    assert not [a for a, c in got.items() if c > 1], f"seed {seed}: duplicates"
+    assert len(unknown) <= kills * 4, f"seed {seed}: {len(unknown)} unknown after {kills} kills"
+    assert counts["sent"] + counts["unknown"] == n and counts["sending"] == counts["pending"] == 0
+    everyone = {f"user{i}@example.org" for i in range(n)}
+    assert everyone - unknown <= set(got), f"seed {seed}: somebody not unknown never got the issue"
+    assert sum(map(int, RECOVERED.findall(runs.output()))) == counts["unknown"]

@@ -45,7 +45,7 @@ def test_status_failures_lists_each_row_with_the_server_reply(tmp_path):
     config, _rows = _bounced_send(tmp_path)
     run = cli_runner(tmp_path)
     lines = run("status", "w1", "--failures").output.splitlines()
-    assert sorted(lines) == sorted(f"bounced\t{a}\tdefault\t{reply_line(550)}" for a in BOUNCING)
+    assert sorted(lines) == sorted(f"bounced\t{a}\tdefault\trecipient\t{reply_line(550)}" for a in BOUNCING)
     listing = run("subscribers", "list", "--status", "bounced").output.splitlines()
     assert [line.split("\t")[:4] for line in listing] == [[a, "bounced", f"User {a[4]}", "reply"] for a in BOUNCING]
     assert all(line.endswith(reply_line(550)) for line in listing)

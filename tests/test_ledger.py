@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.errors import SubscriberError
-from newsletter.ledger import Ledger, Outcome
+from newsletter.ledger import Ledger, Outcome, format_reply, parse_reply
 from newsletter.db import engine_for_url
 from newsletter.subscribers.store import SubscriberStore
 
@@ -79,8 +79,8 @@ def test_subscriber_who_leaves_after_planning_is_skipped(ledger, store):
 def test_recover_turns_in_flight_rows_into_unknown(ledger, store):
     ledger.plan("w1", "default")
     claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=2)
-    # the process dies here: two rows are "sending"
-    assert ledger.recover("w1") == 2
+    # the process dies here: two rows are "sending", and no journal tells what became of them
+    assert ledger.recover("w1") == (2, 0, 0)
     counts = ledger.counts("w1")
     assert (counts["unknown"], counts["pending"], counts["sending"]) == (2, 3, 0)
     assert ledger.claimable("w1", "default") == 3
@@ -91,6 +91,33 @@ def test_recover_turns_in_flight_rows_into_unknown(ledger, store):
     assert ledger.finish("w1", "default") == "sent"     # unknown rows do not hold the issue open
     retried, _, _ = ledger.claim("w1", "default", after_id=0, limit=10, retry_unknown=True)
     assert {c.row_id for c in retried} == {c.row_id for c in claimed}
+
+
+def test_recover_settles_in_flight_rows_by_the_journal(ledger, store):
+    ledger.plan("w1", "default")
+    claimed, _, _ = ledger.claim("w1", "default", after_id=0, limit=4, run_id="run-1")
+    sids = [c.subscriber_id for c in claimed]
+    # delivered; handed over without a result; refused; never handed over (absent)
+    journal = {sids[0]: ("S", "<a@x>"), sids[1]: ("W", ""), sids[2]: ("N", "")}
+    assert ledger.recover("w1", journal, "run-1") == (1, 1, 2)
+    assert [(e, m) for e, m, _r in ledger.rows("w1", "sent")] == [(claimed[0].email, "<a@x>")]
+    assert [e for e, _m, _r in ledger.rows("w1", "unknown")] == [claimed[1].email]
+    counts = ledger.counts("w1")
+    assert (counts["pending"], counts["sending"]) == (3, 0)
+    again = {c.row_id for c in ledger.claim("w1", "default", after_id=0, limit=10, run_id="run-2")[0]}
+    assert {claimed[2].row_id, claimed[3].row_id} <= again and not {claimed[0].row_id, claimed[1].row_id} & again
+    assert ledger.recover("w1", {}, "run-2") == (0, 0, 3)    # a journal without them: never handed over
+    ledger.claim("w1", "default", after_id=0, limit=10, run_id="run-3")
+    # a journal speaks only for its own run's rows: run-3's rows may have gone out
+    assert ledger.recover("w1", {sid: ("N", "") for sid in sids}, "run-2") == (3, 0, 0)
+
+
+def test_replies_keep_their_class():
+    stored = format_reply("recipient", "550 5.1.1 [no such user]")
+    assert stored == "[recipient] 550 5.1.1 [no such user]"
+    assert parse_reply(stored) == ("recipient", "550 5.1.1 [no such user]")
+    assert parse_reply("550 from an earlier release") == (None, "550 from an earlier release")
+    assert parse_reply("[nonsense] 550") == (None, "[nonsense] 550")
 
 
 def test_deferred_rows_are_claimed_again_and_released_rows_keep_their_attempts(ledger, store):

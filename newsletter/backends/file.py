@@ -37,6 +37,7 @@ class FileBackend(Backend):
     """Writes messages atomically as .eml files; a message written is a message "sent"."""
 
     max_batch = 100
+    reports_handover = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
@@ -60,11 +61,13 @@ class FileBackend(Backend):
         issue_id = source.rendered.issue_id
         for recipient in batch:
             path = self.path_for(issue_id, recipient.email)
+            message = source.build(recipient)
+            self.handing_over((recipient,))
             try:
                 if path.parent not in self._made:
                     make_private_dir(path.parent)
                     self._made.add(path.parent)
-                write_atomic(path, source.build(recipient))     # a private (0600) temp file, renamed
+                write_atomic(path, message)     # a private (0600) temp file, renamed
             except OSError as err:
                 raise ConfigError(f"cannot write {path}: {err}") from err
             log.debug("wrote %s", path)

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from ..config import secret
 from ..errors import (
+    AmbiguousDelivery,
     ConfigError,
     DeliveryError,
     RecipientRejected,
+    StopRun,
     TransientDeliveryError,
 )
 from ..models import Delivery, Recipient
@@ -55,7 +58,15 @@ def retry_after(response: requests.Response) -> float | None:
 
 
 class HTTPBackend(Backend):
-    """Sends through an HTTP mail API (postmark, mailgun, sendgrid or a generic JSON endpoint)."""
+    """Sends through an HTTP mail API (postmark, mailgun, sendgrid or a generic JSON endpoint).
+
+    Replies are read by status and the provider's documented error codes: 2xx per the
+    provider's result shape, 401/403 (key) and 404/405/406/415 (endpoint) stop the send as a
+    ConfigError, 429 and 5xx are retried, 413 splits the batch, and any other 4xx stops the run
+    unless the provider's reply names the refused recipients.
+    """
+
+    reports_handover = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
@@ -91,7 +102,12 @@ class HTTPBackend(Backend):
             self.session = None
 
     def send(self, source: MessageSource, batch: Sequence[Recipient]) -> list[Result]:
-        """Send batch in calls of at most the provider's limit; see Backend.send."""
+        """Send batch in calls of at most the provider's limit; see Backend.send.
+
+        A call refused for a reason that is not an address (the sender, the account, the
+        request) stops the run: its recipients and the rest of the batch get StopRun results.
+        Raises ConfigError (key, endpoint) when the first call already fails that way.
+        """
         if self.session is None:
             self.open()
         step = self.max_batch
@@ -102,15 +118,25 @@ class HTTPBackend(Backend):
             except ConfigError as err:
                 if not results:
                     raise
-                # Earlier calls went out: report them, and let the next batch stop the send.
-                results += [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err))
+                # Earlier calls went out: report them; the rest is not tried and stays pending.
+                results += [StopRun(f"not sent to {r.email}: {err}", r.email, "") for r in batch[len(results):]]
+                break
+            if any(isinstance(r, StopRun) for r in results[-step:]):
+                results += [StopRun(f"not sent to {r.email}: the run stops", r.email, "")
                             for r in batch[len(results):]]
                 break
         return results
 
     def _deliver(self, source: MessageSource, chunk: Sequence[Recipient]) -> list[Result]:
-        """Return the results of one call for chunk, splitting it when the provider names bad recipients."""
-        sent = self._post(self.provider.request(source, chunk), chunk)
+        """Return the results of one call for chunk; raises ConfigError for a wrong key or endpoint.
+
+        Only a reply too large for the provider (413) is split and sent again in halves: a
+        refusal that names no recipient is never halved down to single recipients, since each
+        would then be refused alike and bounced for a fault of the request.
+        """
+        request = self.provider.request(source, chunk)
+        self.handing_over(chunk)
+        sent = self._post(request, chunk)
         if isinstance(sent, list):
             return sent
         response = sent
@@ -123,25 +149,19 @@ class HTTPBackend(Backend):
         if status == 413 and len(chunk) > 1:
             return self._halves(source, chunk)          # too large: the halves are smaller
         refusal = self.provider.refusal(response, chunk)
-        if refusal.rejected:
-            # The reply names the bad addresses: reject those, send the rest again without them.
-            results: list[Result | None] = [None] * len(chunk)
-            for i, why in refusal.rejected.items():
-                r = chunk[i]
-                results[i] = RecipientRejected(f"{self.where} refused {r.email}: HTTP {status}: {why}",
-                                               r.email, why)
-            rest = [i for i in range(len(chunk)) if results[i] is None]
-            for i, result in zip(rest, self._deliver(source, [chunk[i] for i in rest]) if rest else []):
-                results[i] = result
-            return [r for r in results if r is not None]
-        if refusal.about_recipients and len(chunk) > 1:
-            # A bad address somewhere, but the reply does not say which: halve until it shows.
-            return self._halves(source, chunk)
-        if refusal.about_recipients:
-            (r,) = chunk
-            return [RecipientRejected(f"{self.where} refused {r.email}: HTTP {status}: {refusal.reply}",
-                                      r.email, refusal.reply)]
-        raise ConfigError(f"{self.where} refused the request: HTTP {status}: {refusal.reply}")
+        if not refusal.rejected:
+            reply = f"HTTP {status}: {refusal.reply}"
+            return [StopRun(f"{self.where} refused the request: {reply}", r.email, reply) for r in chunk]
+        # The reply names the bad addresses: reject those, send the rest again without them.
+        results: list[Result | None] = [None] * len(chunk)
+        for i, why in refusal.rejected.items():
+            r = chunk[i]
+            results[i] = RecipientRejected(f"{self.where} refused {r.email}: HTTP {status}: {why}", r.email,
+                                           f"HTTP {status}: {why}")
+        rest = [i for i in range(len(chunk)) if results[i] is None]
+        for i, result in zip(rest, self._deliver(source, [chunk[i] for i in rest]) if rest else []):
+            results[i] = result
+        return [r for r in results if r is not None]
 
     def _halves(self, source: MessageSource, chunk: Sequence[Recipient]) -> list[Result]:
         """Return the results of sending each half of chunk on its own."""
@@ -149,7 +169,12 @@ class HTTPBackend(Backend):
         return self._deliver(source, chunk[:mid]) + self._deliver(source, chunk[mid:])
 
     def _post(self, kwargs: dict[str, Any], chunk: Sequence[Recipient]) -> requests.Response | list[Result]:
-        """POST, retrying 429, 5xx and connection failures; return the response or transient results."""
+        """POST, retrying 429, 5xx and failures to connect; return the response or the chunk's results.
+
+        No reply to a request that was sent (a read timeout, the connection dropped after the
+        request) makes every message of the call ambiguous: the provider may have accepted it,
+        and posting again could send it twice.
+        """
         assert self.session is not None
         timeout = self.cfg.timeout
         backoff = max(self.config.delivery.backoff_seconds, 0.0)
@@ -157,15 +182,14 @@ class HTTPBackend(Backend):
             wait: float | None
             try:
                 response = self.session.post(self.provider.url, timeout=timeout, **kwargs)
-            except requests.Timeout as err:
-                if not isinstance(err, requests.ConnectTimeout):
-                    # Sent but no answer: the provider may have taken it, so retrying could
-                    # send twice. The send loop decides (and the ledger remembers).
-                    return _transient(chunk, f"{self.where}: no reply within {timeout:g} s "
-                                      "(the provider may have accepted the call)", str(err))
-                why, wait = f"cannot connect: {err}", None
-            except requests.ConnectionError as err:
-                why, wait = f"cannot connect: {err}", None
+            except requests.ConnectionError as err:     # ConnectTimeout included
+                if not _never_sent(err):
+                    return _ambiguous(chunk, f"{self.where}: the connection failed after the request was "
+                                      f"sent ({_why(err)}); the provider may have accepted it")
+                why, wait = f"cannot connect: {_why(err)}", None
+            except requests.Timeout:               # a read timeout (ConnectTimeout is caught above)
+                return _ambiguous(chunk, f"{self.where}: no reply within {timeout:g} s "
+                                  "(delivery.http.timeout); the provider may have accepted the call")
             except requests.RequestException as err:
                 raise ConfigError(f"{self.where}: {err} (check delivery.http.url)") from err
             else:
@@ -182,6 +206,29 @@ class HTTPBackend(Backend):
             log.info("%s: %s; retrying in %.1f s", self.where, why, delay)
             time.sleep(delay)
         raise AssertionError("unreachable")
+
+
+def _never_sent(err: requests.ConnectionError) -> bool:
+    """Return True when a connection error happened before the request could leave (no
+    connection, TLS handshake, proxy): then posting again cannot duplicate anything."""
+    if isinstance(err, (requests.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError)):
+        return True
+    reason = err.args[0] if err.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+
+
+def _why(err: Exception) -> str:
+    """Return the innermost reason of a requests error, briefly."""
+    reason = err.args[0] if err.args else err
+    reason = getattr(reason, "reason", reason)
+    return str(reason)[:200]
+
+
+def _ambiguous(chunk: Sequence[Recipient], message: str) -> list[Result]:
+    """Return an AmbiguousDelivery for every recipient of chunk."""
+    return [AmbiguousDelivery(f"{message} (to {r.email})", r.email, message) for r in chunk]
 
 
 def _transient(chunk: Sequence[Recipient], message: str, reply: str,

@@ -24,11 +24,14 @@ _HTML_SPECIAL = re.compile(r"[&<>\"']")
 
 @dataclass
 class Refusal:
-    """How to read a 4xx reply: which recipients it names, or whether it is about recipients at all."""
+    """How to read a 4xx reply: the recipients it refuses for good, by chunk index.
+
+    A refusal that names no recipient is about the request (sender, domain, account, format):
+    it would be the same for every batch, so the run stops and nobody is bounced.
+    """
 
     reply: str
     rejected: dict[int, str] = field(default_factory=dict)   # chunk index -> reason
-    about_recipients: bool = False
 
 
 @lru_cache(maxsize=8)

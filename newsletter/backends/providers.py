@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from ..errors import (
-    ConfigError,
-    DeliveryError,
-    RecipientRejected,
-    TransientDeliveryError,
-)
-from ..models import Delivery, Recipient
+from ..errors import AmbiguousDelivery, ConfigError, DeliveryError
+from ..models import Delivery, Recipient, ReplyClass
 from .base import MessageSource
 from .payloads import (
     Refusal,
@@ -28,6 +23,7 @@ from .payloads import (
     split_headers,
     templated,
 )
+from .replies import error_for
 from .sendgrid_json import contact, personalizations
 
 if TYPE_CHECKING:
@@ -75,17 +71,27 @@ class Provider:
         return delivered(chunk, provider_id, f"{response.status_code} {response.reason}")
 
     def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return how to read a 4xx reply (other than 401, 403, 413 and 429)."""
-        return Refusal(reply_text(response), about_recipients=True)
+        """Return how to read a 4xx reply (other than 401, 403, 404, 405, 406, 413, 415 and 429).
+
+        The generic shape's contract (README, "Delivery"): 422 refuses this one recipient for
+        good; any other 4xx is about the request, so the run stops.
+        """
+        text = reply_text(response)
+        return Refusal(text, {0: text} if response.status_code == 422 and len(chunk) == 1 else {})
 
 
 class Postmark(Provider):
     """Postmark /email/batch: up to 500 full messages a call, one result (ErrorCode) per message."""
 
     name, limit, default_url = "postmark", 500, "https://api.postmarkapp.com/email/batch"
-    # ErrorCode -> what it means for the message (see Postmark's API error codes).
-    REJECT = {300: "invalid email request", 406: "inactive recipient"}
-    RETRY = {100: "maintenance", 429: "rate limit exceeded"}
+    # ErrorCode -> reply class, from Postmark's "API error codes" page. 406 "Inactive recipient":
+    # Postmark itself suppressed the address after a hard bounce or a spam complaint. 300
+    # "Invalid email request" says this message's fields are wrong, not that the address is
+    # bad: the message fails (and the run stops when every message of a call has it). Codes
+    # not listed here (400 sender signature not found, 401 not confirmed, 405 not allowed to
+    # send, 412 account pending, ...) are about the account or the sender: the run stops.
+    CLASSES = {0: ReplyClass.DELIVERED, 406: ReplyClass.RECIPIENT, 300: ReplyClass.FAILED,
+               100: ReplyClass.TRANSIENT, 429: ReplyClass.TRANSIENT}
 
     def configure(self, session: requests.Session) -> None:
         """Put the server token on the session."""
@@ -108,41 +114,60 @@ class Postmark(Provider):
         return json_body(messages)
 
     def accepted(self, response: requests.Response, chunk: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Return one result per message from Postmark's array of {ErrorCode, Message, MessageID}."""
+        """Return one result per message from Postmark's array of {ErrorCode, Message, MessageID, To}.
+
+        A reply with fewer results than messages (or none readable) leaves the messages it does
+        not answer ambiguous: Postmark may have sent them.
+        """
         try:
             items = response.json()
         except ValueError:
             items = None
-        if not isinstance(items, list) or len(items) != len(chunk):
-            raise ConfigError(f"postmark at {self.url}: unexpected reply to a batch of {len(chunk)}: "
-                              f"{reply_text(response)} (check delivery.http.url)")
+        items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        matched = _match_results(chunk, items)
+        codes = [_error_code(item) if item is not None else None for item in matched]
+        every_300 = all(code == 300 for code in codes)
         results: list[Delivery | DeliveryError] = []
-        refused: list[str] = []
-        for r, item in zip(chunk, items):
-            code = int(item.get("ErrorCode", -1))
+        for r, item, code in zip(chunk, matched, codes):
+            if item is None:
+                results.append(AmbiguousDelivery(f"postmark at {self.url}: the reply to a batch of {len(chunk)} "
+                                                 f"has no result for {r.email}; it may have been sent", r.email,
+                                                 f"no result in the reply: {reply_text(response)}"))
+                continue
             reply = f"{code} {item.get('Message', '')}".strip()
-            if code == 0:
-                results.append(Delivery(recipient=r.email, message_id=r.message_id,
-                                        provider_id=str(item.get("MessageID", "")), reply=reply))
-            elif code in self.REJECT:
-                results.append(RecipientRejected(f"postmark refused {r.email}: {reply}", r.email, reply))
+            kind = ReplyClass.SENDER if every_300 else self.CLASSES.get(code, ReplyClass.SENDER)
+            if kind is ReplyClass.DELIVERED:
+                results.append(Delivery(r.email, r.message_id, str(item.get("MessageID", "")), reply))
             else:
-                if code not in self.RETRY and code >= 0:
-                    refused.append(reply)     # sender signature, account or stream: not the address
-                results.append(TransientDeliveryError(f"postmark did not send to {r.email}: {reply}",
-                                                      r.email, reply))
-        if refused and len(refused) == len(chunk):
-            # Nothing went out and the reasons are the account's: stop the whole send.
-            raise ConfigError(f"postmark at {self.url} refused the batch: {refused[0]}")
+                results.append(error_for(kind, f"postmark did not send to {r.email}: ErrorCode {reply}",
+                                         r.email, reply))
         return results
 
     def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return how to read Postmark's 422: an address problem (300, 406) or a request problem."""
-        try:
-            code = int(response.json().get("ErrorCode", -1))
-        except (ValueError, AttributeError, TypeError):
-            code = -1
-        return Refusal(reply_text(response), about_recipients=code in self.REJECT)
+        """Return how to read Postmark's 422 to a batch call: about the request, never an address."""
+        return Refusal(reply_text(response))
+
+
+def _error_code(item: dict[str, Any]) -> int:
+    """Return a Postmark result's ErrorCode, or -1 when it has none that reads as a number."""
+    try:
+        return int(item.get("ErrorCode", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _match_results(chunk: Sequence[Recipient], items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Return the result for each message of chunk: by position when the counts agree, else by
+    the address in each result's To (a result whose address is not unique matches nothing)."""
+    if len(items) == len(chunk):
+        return list(items)
+    by_address: dict[str, dict[str, Any] | None] = {}
+    for item in items:
+        address = parseaddr(str(item.get("To", "")))[1].lower()
+        by_address[address] = None if address in by_address else item
+    wanted = [r.email.lower() for r in chunk]
+    unique = {a for a in wanted if wanted.count(a) == 1}
+    return [by_address.get(a) if a in unique else None for a in wanted]
 
 
 class Mailgun(Provider):
@@ -188,21 +213,31 @@ class Mailgun(Provider):
         return {"files": [(k, (None, v.encode("utf-8"), "text/plain; charset=utf-8")) for k, v in data]}
 
     def accepted(self, response: requests.Response, chunk: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Return a Delivery per recipient: Mailgun queues the whole call under one id."""
+        """Return a Delivery per recipient: Mailgun queues the whole call under one id.
+
+        A 2xx without that id is not a reply Mailgun gives: the messages may or may not have
+        been queued (a proxy answering for it?), so they are ambiguous.
+        """
         try:
             body = response.json()
         except ValueError:
             body = None
         if not isinstance(body, dict) or "id" not in body:
-            raise ConfigError(f"mailgun at {self.url}: unexpected reply {reply_text(response)} "
-                              "(check delivery.http.url and domain)")
+            reply = f"{response.status_code} {reply_text(response)}"
+            return [AmbiguousDelivery(f"mailgun at {self.url}: unexpected reply {reply} (check "
+                                      "delivery.http.url and domain); it may have queued the message",
+                                      r.email, reply) for r in chunk]
         return delivered(chunk, str(body["id"]), str(body.get("message", "")))
 
     def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return how to read Mailgun's 400: about an address ("to", "recipient") or about the request."""
-        text = reply_text(response)
-        about = response.status_code == 400 and bool(re.search(r"\bto\b|recipient|address", text, re.I))
-        return Refusal(text, about_recipients=about)
+        """Return how to read Mailgun's 4xx: always about the request.
+
+        Mailgun documents 400 as "Bad Request - Often missing a required parameter" and gives
+        no per-recipient code; its replies name a parameter in words ("'from' parameter is not
+        a valid address"), which we do not read. Addresses it will not deliver to are dropped
+        and reported later by its events, never by the sending call.
+        """
+        return Refusal(reply_text(response))
 
 
 class SendGrid(Provider):
@@ -242,19 +277,26 @@ class SendGrid(Provider):
                           f"{response.status_code} {response.reason}")
 
     def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return which personalizations SendGrid's errors[].field names, if any."""
+        """Return the recipients SendGrid's 400 refuses, read from its errors[].field.
+
+        SendGrid's v3 errors name the JSON field at fault. When every error names the address
+        of a personalization ("personalizations.3.to.0.email") those addresses are refused;
+        when any error names something else (from, content, a header, the account) the
+        request is at fault and nobody is refused.
+        """
         try:
             errors = response.json().get("errors") or []
         except (ValueError, AttributeError):
             errors = []
         refusal = Refusal(reply_text(response))
-        for err in errors if isinstance(errors, list) else []:
+        if response.status_code != 400 or not isinstance(errors, list) or not errors:
+            return refusal
+        for err in errors:
             fld = str(err.get("field") or "") if isinstance(err, dict) else ""
-            m = re.match(r"personalizations\.(\d+)\.(to|cc|bcc)", fld)
-            if m and int(m.group(1)) < len(chunk):
-                refusal.rejected[int(m.group(1))] = f"{fld}: {err.get('message', '')}"
-            elif fld.startswith("personalizations"):
-                refusal.about_recipients = True
+            m = re.fullmatch(r"personalizations\.(\d+)\.(?:to|cc|bcc)(?:\.\d+(?:\.email)?)?", fld)
+            if not m or int(m.group(1)) >= len(chunk):
+                return Refusal(refusal.reply)
+            refusal.rejected[int(m.group(1))] = f"{fld}: {err.get('message', '')}"
         return refusal
 
 

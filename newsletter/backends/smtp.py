@@ -1,78 +1,62 @@
-"""SMTP backend: a pool of persistent smtplib connections; maps SMTP replies to results."""
+"""SMTP backend: a pool of persistent connections, one classified transaction per message."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import smtplib
-import socket
-import ssl
 import threading
 from collections.abc import Sequence
 from email.utils import parseaddr
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..config import secret
+import idna
+
 from ..errors import (
+    AmbiguousDelivery,
     ConfigError,
     DeliveryError,
-    RecipientRejected,
+    NewsletterError,
+    StopRun,
     TransientDeliveryError,
 )
-from ..models import Delivery, Recipient
+from ..models import Delivery, Recipient, ReplyClass
 from .base import Backend, MessageSource
+from .replies import classify_smtp, error_for
+from .smtp_session import Connector, Unreachable, drop
+from .smtp_wire import Envelope, Lost, envelope, envelope_address, hand_over, open_envelope, pipelines
 
 if TYPE_CHECKING:
     from ..config import Config
 
 log = logging.getLogger(__name__)
 
-SECURITY = ("none", "starttls", "ssl")
-# What a disconnect or network failure looks like from smtplib.
-_LINK_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
-
-
-class _Unreachable(Exception):
-    """A connection could not be made (refused, timed out, dropped while greeting)."""
-
-
-@lru_cache(maxsize=1)
-def _local_hostname() -> str:
-    """Return the name this host gives in EHLO (looked up once, not per connection)."""
-    return socket.getfqdn()
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    """Return an SMTP reply as one line: "550 5.1.1 no such user"."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}".strip()
-
 
 class SMTPBackend(Backend):
-    """Sends each message in its own SMTP transaction over up to smtp.connections reused connections."""
+    """Sends each message in its own SMTP transaction over up to smtp.connections reused connections.
 
-    max_batch = 50
+    Timeouts follow RFC 5321 §4.5.3.2 unless configured: delivery.smtp.timeout (5 minutes) for
+    the greeting and each command, delivery.smtp.data_timeout (10 minutes) for the reply to a
+    message. A connection lost after the message was written makes that one message ambiguous;
+    one lost before it is retried once on a new connection.
+    """
+
+    # Up to 8 messages a call on one connection, each message's envelope pipelined with the
+    # message before it. Each result is reported as it comes and the loop is asked between
+    # messages whether the run stops, so a batch never runs on past a tripped breaker.
+    max_batch = 8
+    reports_handover = True
+    reports_results = True
 
     def __init__(self, config: "Config"):
         super().__init__(config)
         cfg = config.delivery.smtp
-        if cfg.security not in SECURITY:
-            raise ConfigError(f"delivery.smtp.security: {cfg.security!r} is not one of {', '.join(SECURITY)}")
         if cfg.connections < 1:
             raise ConfigError("delivery.smtp.connections: must be at least 1")
         self.cfg = cfg
-        self.where = f"{cfg.host}:{cfg.port}"
+        self._connector = Connector(cfg)
+        self.where = self._connector.where
         self.sender = parseaddr(config.newsletter.sender)[1]
-        self._password = secret(cfg.password_env, "delivery.smtp.password_env") if cfg.username else ""
-        self._tls: ssl.SSLContext | None = None
-        if cfg.security != "none":
-            # Certificates and host names are always verified; ca_file adds a private CA.
-            try:
-                self._tls = ssl.create_default_context(cafile=cfg.ca_file or None)
-            except (OSError, ssl.SSLError) as err:
-                raise ConfigError(f"delivery.smtp.ca_file: cannot load {cfg.ca_file}: {err}") from err
         self._idle: queue.LifoQueue[smtplib.SMTP] = queue.LifoQueue()
         self._slots = threading.BoundedSemaphore(cfg.connections)
 
@@ -81,65 +65,10 @@ class SMTPBackend(Backend):
     def open(self) -> None:
         """Connect and log in once so that wrong settings stop the send; raises ConfigError."""
         try:
-            conn = self._connect()
-        except _Unreachable as err:
+            conn = self._connector.connect()
+        except Unreachable as err:
             raise ConfigError(f"cannot reach SMTP server {self.where}: {err}") from err
         self._idle.put(conn)
-
-    def _connect(self) -> smtplib.SMTP:
-        """Return a new connection, greeted, secured and logged in; raises ConfigError or _Unreachable."""
-        cfg, host = self.cfg, _local_hostname()
-        try:
-            if cfg.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, host, timeout=cfg.timeout,
-                                                      context=self._tls)
-            else:
-                conn = smtplib.SMTP(cfg.host, cfg.port, host, timeout=cfg.timeout)
-        except ssl.SSLError as err:
-            raise ConfigError(f"TLS with SMTP server {self.where} failed: {err}") from err
-        except smtplib.SMTPConnectError as err:
-            return self._refused_greeting(err)
-        except _LINK_ERRORS as err:
-            raise _Unreachable(str(err) or type(err).__name__) from err
-        try:
-            conn.ehlo_or_helo_if_needed()
-            if cfg.security == "starttls":
-                if not conn.has_extn("starttls"):
-                    raise ConfigError(f"SMTP server {self.where} does not offer STARTTLS")
-                conn.starttls(context=self._tls)
-                conn.ehlo()
-            if cfg.username:
-                conn.login(cfg.username, self._password)
-            return conn
-        except ssl.SSLError as err:
-            _drop(conn)
-            raise ConfigError(f"TLS with SMTP server {self.where} failed: {err}") from err
-        except smtplib.SMTPAuthenticationError as err:
-            _drop(conn)
-            raise ConfigError(f"SMTP server {self.where} refused the login of {cfg.username!r}: "
-                              f"{_reply(err.smtp_code, err.smtp_error)}") from err
-        except smtplib.SMTPNotSupportedError as err:
-            _drop(conn)
-            raise ConfigError(f"SMTP server {self.where}: {err} (check delivery.smtp.security)") from err
-        except smtplib.SMTPResponseException as err:
-            _drop(conn)
-            if 400 <= err.smtp_code < 500:
-                raise _Unreachable(_reply(err.smtp_code, err.smtp_error)) from err
-            raise ConfigError(f"SMTP server {self.where} refused the session: "
-                              f"{_reply(err.smtp_code, err.smtp_error)}") from err
-        except _LINK_ERRORS as err:
-            _drop(conn)
-            raise _Unreachable(str(err) or type(err).__name__) from err
-        except BaseException:
-            _drop(conn)
-            raise
-
-    def _refused_greeting(self, err: smtplib.SMTPConnectError) -> smtplib.SMTP:
-        """Raise _Unreachable for a 4xx greeting (busy, try later) and ConfigError for a 5xx one."""
-        reply = _reply(err.smtp_code, err.smtp_error)
-        if 400 <= err.smtp_code < 500:
-            raise _Unreachable(reply) from err
-        raise ConfigError(f"SMTP server {self.where} refused the connection: {reply}") from err
 
     def close(self) -> None:
         """Say QUIT on every idle connection."""
@@ -152,137 +81,157 @@ class SMTPBackend(Backend):
                 conn.quit()
             except (smtplib.SMTPException, OSError) as err:
                 log.debug("QUIT to %s failed: %s", self.where, err)
-                _drop(conn)
+                drop(conn)
 
     # -- sending --------------------------------------------------------------------------
 
     def send(self, source: MessageSource, batch: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Send one message per recipient over one pooled connection; see Backend.send."""
+        """Send one message per recipient over one pooled connection; see Backend.send.
+
+        Between messages it asks should_stop(); after a refusal that stops the run (StopRun),
+        or once the run is stopping, the rest of the batch is not tried: each gets a StopRun
+        without a reply. Raises ConfigError or TransientDeliveryError when no connection can be
+        made for the first message.
+        """
         results: list[Delivery | DeliveryError] = []
+        built: list[bytes | None] = [None] * len(batch)
+        ahead = False               # the envelope of the next message went out with the last one
         with self._slots:
             try:
                 conn: smtplib.SMTP | None = self._idle.get_nowait()
             except queue.Empty:
                 conn = None
+            clean = False           # any exception may leave a transaction open: then drop
             try:
-                for recipient in batch:
+                for i in range(len(batch)):
+                    if i and self.stopping():
+                        self._report(results, batch[i:], _unsent(batch[i:], StopRun("the run is stopping")))
+                        break
                     try:
-                        conn, result = self._send_one(conn, source, recipient)
+                        conn, result, ahead = self._send_one(conn, source, batch, i, built, ahead)
                     except (ConfigError, TransientDeliveryError) as err:
                         if not results:
                             raise       # nothing of this batch went out: fail it whole
-                        # Part of the batch went out: report it, and let the next batch stop or wait.
-                        results += _unsent(batch[len(results):], err)
+                        self._report(results, batch[i:], _unsent(batch[i:], err))
                         break
-                    results.append(result)
+                    self._report(results, batch[i:i + 1], [result])
+                    if isinstance(result, StopRun):
+                        self._report(results, batch[i + 1:], _unsent(batch[i + 1:], result))
+                        break
+                clean = True
             finally:
-                if conn is not None:
+                if conn is not None and (ahead or not clean):
+                    drop(conn)     # an envelope may be open: closing discards it (RFC 5321 §3.8)
+                elif conn is not None:
                     self._idle.put(conn)
         return results
 
-    def _send_one(self, conn: smtplib.SMTP | None, source: MessageSource,
-                  recipient: Recipient) -> tuple[smtplib.SMTP | None, Delivery | DeliveryError]:
-        """Return the connection to go on with and the result of one transaction.
+    def _report(self, results: list[Delivery | DeliveryError], recipients: Sequence[Recipient],
+                new: list[Delivery | DeliveryError]) -> None:
+        """Add new results (of recipients) to results and report them to the send loop."""
+        if new:
+            results += new
+            self.reporting(recipients, new)
+
+    def _send_one(self, conn: smtplib.SMTP | None, source: MessageSource, batch: Sequence[Recipient], i: int,
+                  built: list[bytes | None], ahead: bool
+                  ) -> tuple[smtplib.SMTP | None, Delivery | DeliveryError, bool]:
+        """Send batch[i]; return the connection to go on with, the result, and whether the next
+        message's envelope went out with this one (ahead: this one's envelope already did).
 
         Raises TransientDeliveryError when no connection can be made, ConfigError on wrong settings.
         """
-        message = source.build(recipient)
+        recipient = batch[i]
+        rcpt = recipient.email
+        message = built[i] if built[i] is not None else source.build(recipient)
         for attempt in (1, 2):
             if conn is None:
                 try:
-                    conn = self._connect()
-                except _Unreachable as err:
+                    conn = self._connector.connect()
+                except Unreachable as err:
                     raise TransientDeliveryError(f"cannot reach SMTP server {self.where}: {err}",
-                                                 recipient.email, str(err)) from err
+                                                 rcpt, str(err)) from err
+                ahead = False
+            to = self._envelope_rcpt(conn, rcpt)
+            if isinstance(to, DeliveryError):
+                return conn, to, False
             try:
-                return conn, self._transaction(conn, message, recipient)
-            except _Stale as err:
-                # The server closed an idle connection before our MAIL FROM: nothing was sent,
-                # so reconnecting and trying once more cannot duplicate the message.
-                _drop(conn)
-                conn = None
+                refusal = open_envelope(conn, envelope(conn, self._envelope_sender(conn), to, len(message)),
+                                        written=ahead)
+                ahead = False
+                if refusal is None:
+                    then = self._lookahead(conn, source, batch, i + 1, built)
+                    self.handing_over((recipient,))
+                    reply = hand_over(conn, message, data_timeout=self.cfg.data_timeout, then=then)
+                    ahead = then is not None
+                else:
+                    reply = refusal
+            except Lost as err:
+                drop(conn)
+                conn, ahead = None, False
+                if err.handed:
+                    return None, AmbiguousDelivery(
+                        f"SMTP server {self.where}: no reply to the message to {rcpt} ({err}); "
+                        "it may have been accepted", rcpt, f"no reply after the message: {err}"), False
                 if attempt == 2:
                     return None, TransientDeliveryError(
-                        f"SMTP server {self.where} dropped the connection: {err}", recipient.email, str(err))
-            except _Lost as err:
-                _drop(conn)
-                return None, TransientDeliveryError(
-                    f"SMTP server {self.where} dropped the connection while sending to "
-                    f"{recipient.email}: {err}", recipient.email, str(err))
+                        f"SMTP server {self.where} dropped the connection: {err}", rcpt, str(err)), False
+                continue        # nothing was handed over: a fresh connection cannot duplicate it
+            if reply.code == 421:
+                drop(conn)     # the server is closing this connection (RFC 5321 §3.8)
+                conn, ahead = None, False
+            kind = classify_smtp(reply.code, reply.text, reply.stage)
+            if kind is ReplyClass.DELIVERED:
+                return conn, Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply.line), ahead
+            return conn, error_for(kind, f"SMTP server {self.where} refused the message to {rcpt} "
+                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line), ahead
         raise AssertionError("unreachable")
 
-    def _transaction(self, conn: smtplib.SMTP, message: bytes, recipient: Recipient) -> Delivery | DeliveryError:
-        """Run MAIL, RCPT, DATA for one message; return a Delivery or the recipient's DeliveryError."""
-        rcpt = recipient.email
-        options = []
-        if conn.has_extn("size"):
-            options.append(f"SIZE={len(message)}")
-        if not (rcpt.isascii() and self.sender.isascii()):
-            if not conn.has_extn("smtputf8"):
-                return RecipientRejected(f"SMTP server {self.where} cannot take the non-ASCII "
-                                         f"address {rcpt} (no SMTPUTF8)", rcpt, "")
-            options.append("SMTPUTF8")
+    def _lookahead(self, conn: smtplib.SMTP, source: MessageSource, batch: Sequence[Recipient], j: int,
+                   built: list[bytes | None]) -> Envelope | None:
+        """Return the envelope of batch[j] to send right after the current message, or None when
+        there is none to send that way (no pipelining, the end of the batch, the run stopping,
+        an address this server cannot take, a message that cannot be built: those go alone)."""
+        if j >= len(batch) or not pipelines(conn) or self.stopping():
+            return None
+        to = self._envelope_rcpt(conn, batch[j].email)
+        if isinstance(to, DeliveryError):
+            return None
         try:
-            code, text = conn.mail(self.sender, options)
-        except _LINK_ERRORS as err:
-            raise _Stale(str(err)) from err
-        if code != 250:
-            self._reset(conn)
-            reply = _reply(code, text)
-            if 400 <= code < 500:
-                return TransientDeliveryError(f"SMTP server {self.where} deferred sender {self.sender}: "
-                                              f"{reply}", rcpt, reply)
-            raise ConfigError(f"SMTP server {self.where} refused sender {self.sender}: {reply}")
+            built[j] = message = source.build(batch[j])
+        except NewsletterError:
+            return None          # raised again, for that message, when its turn comes
+        return envelope(conn, self._envelope_sender(conn), to, len(message))
+
+    def _envelope_rcpt(self, conn: smtplib.SMTP, rcpt: str) -> str | DeliveryError:
+        """Return rcpt as this connection's envelope carries it, or the row's error when it cannot."""
         try:
-            code, text = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                self._reset(conn)
-                return _refused(f"SMTP server {self.where} refused {rcpt}", code, text, rcpt)
-            try:
-                code, text = conn.data(message)
-            except smtplib.SMTPDataError as err:      # DATA itself refused (no 354)
-                self._reset(conn)
-                return _refused(f"SMTP server {self.where} refused data for {rcpt}",
-                                err.smtp_code, err.smtp_error, rcpt)
-        except _LINK_ERRORS as err:
-            raise _Lost(str(err) or type(err).__name__) from err
-        if code != 250:
-            return _refused(f"SMTP server {self.where} refused the message to {rcpt}", code, text, rcpt)
-        reply = _reply(code, text)
-        return Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply)
+            to = envelope_address(rcpt, "smtputf8" in conn.esmtp_features)
+        except idna.IDNAError as err:
+            return DeliveryError(f"{rcpt}: the domain has no IDNA form ({err})", rcpt, "")
+        if to is None:
+            return DeliveryError(f"{rcpt}: SMTP server {self.where} does not offer SMTPUTF8 (RFC 6531), "
+                                 "so an address with a non-ASCII local part cannot go through it", rcpt, "")
+        return to
 
-    def _reset(self, conn: smtplib.SMTP) -> None:
-        """Send RSET so the connection can carry the next transaction; a dead link shows up next time."""
+    def _envelope_sender(self, conn: smtplib.SMTP) -> str:
+        """Return the MAIL FROM address for a connection; raises ConfigError when it cannot go there."""
         try:
-            conn.rset()
-        except _LINK_ERRORS as err:
-            log.debug("RSET to %s failed: %s", self.where, err)
-
-
-class _Stale(Exception):
-    """The connection failed before the server accepted anything of this message."""
-
-
-class _Lost(Exception):
-    """The connection failed mid-transaction: the server may or may not have the message."""
-
-
-def _refused(what: str, code: int, text: bytes | str, rcpt: str) -> DeliveryError:
-    """Return RecipientRejected for a 5xx reply and TransientDeliveryError for anything else."""
-    reply = _reply(code, text)
-    if 500 <= code < 600:
-        return RecipientRejected(f"{what}: {reply}", rcpt, reply)
-    return TransientDeliveryError(f"{what}: {reply}", rcpt, reply)
+            sender = envelope_address(self.sender, "smtputf8" in conn.esmtp_features)
+        except idna.IDNAError as err:
+            raise ConfigError(f"newsletter.sender: the domain of {self.sender} has no IDNA form ({err})") from err
+        if sender is None:
+            raise ConfigError(f"newsletter.sender: SMTP server {self.where} does not offer SMTPUTF8, "
+                              f"so the non-ASCII address {self.sender} cannot send through it")
+        return sender
 
 
 def _unsent(rest: Sequence[Recipient], err: Exception) -> list[DeliveryError]:
-    """Return a TransientDeliveryError for each recipient a failure kept from being tried."""
-    return [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err)) for r in rest]
+    """Return, for each recipient a failure kept from being tried, an error of the same class.
 
-
-def _drop(conn: smtplib.SMTP) -> None:
-    """Close a connection without a goodbye (it is broken or unwanted)."""
-    try:
-        conn.close()
-    except OSError:
-        pass
+    A transient failure leaves them to be retried; anything else stops the run with them
+    untried (StopRun without a reply: their rows stay pending).
+    """
+    if isinstance(err, TransientDeliveryError):
+        return [TransientDeliveryError(f"not sent to {r.email}: {err}", r.email, str(err)) for r in rest]
+    return [StopRun(f"not sent to {r.email}: {err}", r.email, "") for r in rest]

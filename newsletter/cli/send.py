@@ -27,7 +27,7 @@ from ..db import get_engine
 from ..delivery.send import SendReport
 from ..errors import DeliveryError, IssueError
 from ..inputs import check_list_name
-from ..ledger import STATES, Ledger
+from ..ledger import STATES, Ledger, parse_reply
 from ..models import IssueState
 from ..personalize.message import message_id
 from ..personalize.mime import sender_domain
@@ -112,9 +112,13 @@ def print_summary(report: SendReport) -> None:
         say(f"nothing to send: issue {report.issue_id} went to everyone on list {report.list_name!r} "
             f"({report.counts.get('sent', 0)} sent)")
         return
+    unknown = f", {report.unknown} unknown" if report.unknown else ""
     say(f"issue {report.issue_id} to {report.list_name!r}: {report.sent} sent, {report.bounced} bounced, "
-        f"{report.deferred} deferred, {report.failed} failed, {report.skipped} skipped "
+        f"{report.deferred} deferred, {report.failed} failed, {report.skipped} skipped{unknown} "
         f"in {report.elapsed:.1f}s ({report.rate:,.0f} msg/s); issue is {report.state}")
+    if report.unknown:
+        warn(f"{report.unknown} messages got no reply after they were handed over: they may or may not "
+             f"have arrived, so they are not resent (`newsletter status {report.issue_id}` lists them)")
     if report.deferred:
         warn(f"{report.deferred} messages were deferred after repeated temporary failures: "
              f"run `newsletter send {report.issue_id}` again later")
@@ -277,7 +281,8 @@ def print_failures(ledger: Ledger, issue_id: str, list_name: str | None) -> None
     for name in lists:
         for state in FAILURE_STATES:
             for email, _mid, reply in ledger.rows(issue_id, state, None, name):
-                say(f"{state}\t{email}\t{name}\t{' '.join((reply or '-').split())}")
+                reply_class, text = parse_reply(reply or "")
+                say(f"{state}\t{email}\t{name}\t{reply_class or '-'}\t{' '.join((text or '-').split())}")
                 shown += 1
     if not shown:
         say(f"issue {issue_id}: no failed, bounced or unknown message")

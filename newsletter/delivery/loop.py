@@ -1,4 +1,4 @@
-"""The send loop of one run: claim rows, send them on worker threads, record, retry, pause."""
+"""The send loop of one run: claim rows, send them on worker threads, record, retry, stop in time."""
 
 from __future__ import annotations
 
@@ -16,25 +16,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..backends.base import Backend, MessageSource
 from ..errors import (
+    AmbiguousDelivery,
     DeliveryError,
     NewsletterError,
     RecipientRejected,
     SendStopped,
+    StopRun,
     TransientDeliveryError,
 )
-from ..ledger import Ledger, Outcome
-from ..models import Delivery, DeliveryState, Recipient
-from .pacing import FailureWindow, RateLimiter, signals_set
-from .task import Marker, TaskResult, TaskRunner
+from ..ledger import Ledger, Outcome, format_reply
+from ..models import Delivery, DeliveryState, Recipient, ReplyClass
+from .claims import CLAIM_ROWS, Claims
+from .journal import Journal
+from .pacing import CircuitBreaker, RateLimiter, signals_set
+from .record import Recorder
+from .task import Marker, TaskResult, TaskRunner, reply_of
 
 if TYPE_CHECKING:
     from ..config import DeliverySection
 
 log = logging.getLogger(__name__)
 
-TASK_ROWS = 32          # rows per worker task when the backend sends one message per call
-FLUSH_ROWS = 256        # record results at least this often (rows) ...
-FLUSH_SECONDS = 0.1     # ... or this often (seconds): fewer unknown rows after a crash
+TASK_ROWS = 128         # rows per worker task when the backend sends few messages per call
+FLUSH_ROWS = 1024       # record results at least this often (rows) ...
+FLUSH_SECONDS = 0.25    # ... or this often (seconds); the journal, not these, bounds a crash's loss
 MAX_RETRY_WAIT = 300.0  # a retry further away than this is left deferred for the next run
 
 
@@ -58,57 +63,73 @@ class LoopTally:
     deferred: int = 0       # left deferred for the next run
     failed: int = 0
     skipped: int = 0
-    unknown: int = 0        # batches that failed unexpectedly mid-send
-    released: int = 0       # claimed but handed back untried when the run stopped
+    unknown: int = 0        # may have been delivered: ambiguous replies, batches that broke
+    released: int = 0       # claimed but handed back untried (or held bounces voided) when the run stopped
     retries: int = 0
-    paused: str = ""        # why the run paused, when it did
+    paused: str = ""        # why the circuit breaker stopped the run, when it did
 
 
 class SendLoop:
-    """One run over the claimable rows of (issue, list); run() returns a LoopTally or raises."""
+    """One run over the claimable rows of (issue, list); run() returns a LoopTally or raises.
+
+    The first delivery.pause_consecutive rows go out as one task on their own; only when they
+    did not all fail does the loop fill every worker. Results reach the circuit breaker as they
+    come (Backend.on_results, else when each backend call returns: task.py), bounces wait on
+    probation (record.py), and with a journal every message handed over is noted so that a
+    crash leaves few rows unknown (journal.py).
+    """
 
     def __init__(self, *, ledger: Ledger, backend: Backend, source: MessageSource,
                  factory_recipient: Callable[..., Recipient], delivery: "DeliverySection", issue_id: str,
                  list_name: str, retry_unknown: bool, total: int,
                  progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None,
-                 rows: tuple[int, int] | None = None, limiter: RateLimiter | None = None):
+                 journal: Journal | None = None, rows: tuple[int, int] | None = None,
+                 limiter: RateLimiter | None = None):
         self.ledger, self.backend, self.source = ledger, backend, source
         self.issue_id, self.list_name, self.retry_unknown = issue_id, list_name, retry_unknown
         self.concurrency = max(1, delivery.concurrency)
         rate = delivery.rate_per_second
         batch = max(1, int(backend.max_batch))
-        task = batch if batch > 1 else TASK_ROWS
+        task = batch if batch >= TASK_ROWS else TASK_ROWS - TASK_ROWS % batch
         if rate > 0:
             # Claim about a tenth of a second of sending per worker: at a low rate a full batch
-            # would be claimed long before it goes out (and be "unknown" after a crash).
+            # would be claimed long before it goes out.
             per_worker = max(1, int(rate / (10 * self.concurrency)))
             batch = min(batch, per_worker)
             task = max(batch, min(task, per_worker))
         self.task_rows = task
-        # One task more than workers: a worker that finishes finds the next task waiting, while
-        # few rows sit claimed but unsent (those would be reported unknown after a crash).
+        # One task more than workers: a worker that finishes finds the next task waiting.
         self.depth = self.concurrency + 1
         self.max_attempts = max(1, delivery.max_attempts)
         self.backoff = max(0.0, delivery.backoff_seconds)
-        self.window = FailureWindow(delivery.pause_window, delivery.pause_failure_ratio)
-        self.total, self.progress = total, progress
+        self.breaker = CircuitBreaker(delivery.pause_consecutive, delivery.pause_window,
+                                      delivery.pause_failure_ratio)
+        self.probe = max(0, delivery.pause_consecutive)       # rows of the first task, sent alone
+        self.total = total
         self.tally = LoopTally()
         self.stop = threading.Event()
         self.halt = halt or threading.Event()     # set from outside (a scheduler shutting down)
-        # A queue worker passes the rate limit it shares with the other workers (kept in the database).
+        # A queue worker passes the rate limit it shares with the other workers (kept in the
+        # database) and rows, the inclusive range of ledger row ids (its chunk) to keep within.
+        backend.on_handover = journal.handed if journal is not None else None
+        backend.should_stop = self.stop.is_set
         self._task = TaskRunner(recipient=factory_recipient, backend=backend, source=source, batch=batch,
-                                limiter=limiter or RateLimiter(rate), stop=self.stop)
-        self.fatal: BaseException | None = None
+                                limiter=limiter or RateLimiter(rate), stop=self.stop, breaker=self.breaker,
+                                journal=journal)
+        backend.on_results = self._task.settle
+        self.book = Recorder(ledger, max(delivery.pause_window, delivery.pause_consecutive), progress)
+        # Claimed rows wait in a reserve until a task takes them: at a limited rate never more
+        # than about a second of sending.
+        self.claims = Claims(ledger, issue_id, list_name, retry_unknown=retry_unknown,
+                             run_id=journal.run_id if journal is not None else "",
+                             chunk=min(CLAIM_ROWS, max(1, int(rate))) if rate > 0 else CLAIM_ROWS,
+                             rows=rows)
+        self.fatal: BaseException | None = None   # what stops the run (ConfigError, StopRun, a bug)
         self.done = 0
-        # rows: an inclusive range of ledger row ids (a queue chunk) to keep the run within.
-        self._cursor = rows[0] - 1 if rows else 0
-        self._until = rows[1] if rows else None
-        self._exhausted = False
+        self._probing = self.probe > 0
         self._tries: dict[int, int] = {}          # attempts in this run, per row
         self._retries: list[tuple[float, int]] = []  # (due time, row id)
         self._inflight: dict[Future, None] = {}
-        self._buffer: list[Outcome] = []
-        self._last_flush = time.monotonic()
 
     # -- main thread -----------------------------------------------------------------------------
 
@@ -116,9 +137,11 @@ class SendLoop:
         """Send every claimable row once (plus in-run retries); return the tally, raise on a fatal error."""
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="newsletter-send")
         frozen = _freeze_older_objects()
+        finished = False
         try:
             with signals_set(self.halt):
                 self._loop(pool)
+            finished = True
         except KeyboardInterrupt:
             # A Ctrl-C outside our signal handler's reach (another thread's SIGINT handling):
             # stop claiming, let the batches on the wire finish, record them, then re-raise.
@@ -127,17 +150,35 @@ class SendLoop:
             raise
         except SQLAlchemyError as err:
             # The database failed under us: what is in flight stays "sending" and the next run
-            # reports it as unknown, exactly as after a crash.
+            # settles it from the journal, exactly as after a crash.
             self.stop.set()
             self._inflight.clear()
-            self._buffer = []
+            self.claims.release()                     # left "sending": the journal settles them
+            self.book.buffer, self.book.held = [], type(self.book.held)()
             reason = str(getattr(err, "orig", None) or err).splitlines()[0]
             raise DeliveryError(f"database error while sending: {reason}; run the send again to resume") from err
         finally:
             if frozen:
                 gc.unfreeze()
             pool.shutdown(wait=True)
-            self._flush()
+            self._settle_held(finished)
+            unused = self.claims.release()           # claimed, never handed to a task
+            for c in unused:
+                self.book.add(Outcome(c.row_id, DeliveryState.PENDING))
+            self.tally.released += len(unused)
+            self.book.flush(self.done, self.total)
+        return self._outcome()
+
+    def _outcome(self) -> LoopTally:
+        """Return the tally of a run that ended, or raise what stopped it."""
+        if isinstance(self.fatal, StopRun):
+            err = self.fatal
+            # A policy refusal may, now and then, concern one mailbox only: say how to go on then.
+            alone = (f" (if it concerns {err.recipient} alone, `newsletter subscribers remove "
+                     f"{err.recipient}` lets it go on)") if err.recipient else ""
+            raise StopRun(f"{err}; the run stopped and nobody was marked bounced: fix the cause, then "
+                          f"`newsletter send {self.issue_id}` sends the rest{alone}", err.recipient,
+                          err.reply) from err
         if isinstance(self.fatal, NewsletterError):
             raise self.fatal
         if self.halt.is_set():
@@ -149,6 +190,18 @@ class SendLoop:
                                 f"{self.fatal}; those messages are marked unknown") from self.fatal
         return self.tally
 
+    def _settle_held(self, finished: bool) -> None:
+        """Trust the held bounces when the run ended normally; else send them back to pending."""
+        reason = self.breaker.final()
+        if reason and not self.tally.paused:
+            self.tally.paused = reason
+            log.warning("the send stopped: %s", reason)
+        if finished and not reason and self.fatal is None and not self.halt.is_set():
+            self.tally.bounced += self.book.release_held()
+        else:
+            why = "the run stopped before this refusal could be trusted"
+            self.tally.released += self.book.void_held(why)
+
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         """Keep the pipeline full until no row is left to send or the run stops."""
         while True:
@@ -157,9 +210,9 @@ class SendLoop:
             if not self.stop.is_set():
                 self._refill(pool)
             if not self._inflight:
-                if self.stop.is_set() or (self._exhausted and not self._retries):
+                if self.stop.is_set() or (self.claims.empty and not self._retries):
                     return
-                self._flush()
+                self.book.flush(self.done, self.total)
                 delay = self._retries[0][0] - time.monotonic() if self._retries else 0
                 if delay > 0:
                     self.stop.wait(min(delay, 1.0))   # only retries are left: wait for the next one
@@ -172,8 +225,9 @@ class SendLoop:
                 # New work before recording the old: the workers finish their tasks together (they
                 # share one interpreter lock) and would all wait for the record, then the claim.
                 self._refill(pool)
-            if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-                self._flush()
+            book = self.book
+            if len(book.buffer) >= FLUSH_ROWS or time.monotonic() - book.last_flush >= FLUSH_SECONDS:
+                book.flush(self.done, self.total)
 
     def _drain(self) -> None:
         """Wait for the tasks in flight and collect their results."""
@@ -182,128 +236,129 @@ class SendLoop:
         self._inflight.clear()
 
     def _refill(self, pool: ThreadPoolExecutor) -> None:
-        """Claim rows (due retries first) and submit them as tasks while the pipeline has room."""
-        room = self.depth - len(self._inflight)
+        """Claim rows (due retries first) and submit them as tasks while the pipeline has room.
+
+        While probing (the run's first rows) one task of self.probe rows goes out alone.
+        """
+        if self._probing:
+            if self._inflight:
+                return
+            room, task_rows = 1, min(self.task_rows, self.probe)
+        else:
+            room, task_rows = self.depth - len(self._inflight), self.task_rows
         if room <= 0:
             return
         now = time.monotonic()
         due: list[int] = []
-        while self._retries and self._retries[0][0] <= now and len(due) < room * self.task_rows:
+        while self._retries and self._retries[0][0] <= now and len(due) < room * task_rows:
             due.append(heapq.heappop(self._retries)[1])
-        if not due and self._exhausted:
+        if not due and self.claims.empty:
             return
         if due:
-            self._flush()                          # a retried row's "deferred" must be on disk first
-        claimed = self.ledger.claim_rows(due)
+            self.book.flush(self.done, self.total)  # a retried row's "deferred" must be on disk first
+        claimed = self.claims.again(due)
         self.tally.retries += len(claimed)
         for c in claimed:
             # Only retried rows are counted here: a row absent from _tries is on its first attempt.
             self._tries[c.row_id] = self._tries.get(c.row_id, 1) + 1
-        need = room * self.task_rows - len(claimed)
-        if need > 0 and not self._exhausted:
-            rows, skipped, self._cursor = self.ledger.claim(
-                self.issue_id, self.list_name, after_id=self._cursor, limit=need,
-                retry_unknown=self.retry_unknown, until_id=self._until)
+        need = room * task_rows - len(claimed)
+        if need > 0:
+            rows, skipped = self.claims.take(need)
             self.tally.skipped += skipped
             self.done += skipped
-            self._exhausted = len(rows) + skipped < need
-            claimed.extend(rows)
-        for i in range(0, len(claimed), self.task_rows):
-            self._inflight[pool.submit(self._task, claimed[i:i + self.task_rows])] = None
+            claimed += rows
+        for i in range(0, len(claimed), task_rows):
+            self._inflight[pool.submit(self._task, claimed[i:i + task_rows])] = None
 
     def _collect(self, task: TaskResult) -> None:
-        """Turn one task's results into outcomes, retries, tallies and the pause decision."""
+        """Turn one task's results into outcomes, retries and tallies; stop the run when told to."""
         rows, recipients, results, delivered = task
-        buffer, tries_of = self._buffer, self._tries
+        book, tries_of = self.book, self._tries
+        self._probing = False
         if delivered is not None:
             # Every row went out (the common case): the worker made the outcomes already.
             if tries_of:
                 for claimed in rows:
                     tries_of.pop(claimed.row_id, None)
-            buffer += delivered
-            self._note_ok(len(delivered))
+            book.buffer += delivered
+            self.tally.sent += len(delivered)
+            self.done += len(delivered)
+        else:
+            for claimed, rec, result in zip(rows, recipients, results):
+                self._one(claimed.row_id, claimed.subscriber_id, rec, result, tries_of.pop(claimed.row_id, 1))
+        reason = self.breaker.reason
+        if reason or self.fatal is not None:
+            self.stop.set()
+            if reason and not self.tally.paused:
+                self.tally.paused = reason
+                log.warning("the send stopped: %s", reason)
+        else:
+            self.tally.bounced += book.saw(len(rows))
+
+    def _one(self, rid: int, sid: int | None, rec: Recipient, result: object, tries: int) -> None:
+        """Turn one row's result into its outcome (tries: this row's attempts in this run)."""
+        book, tally = self.book, self.tally
+        if isinstance(result, Delivery):
+            book.add(Outcome(rid, DeliveryState.SENT, result.message_id or rec.message_id,
+                             result.provider_id, reply_of_delivery(result)))
+            tally.sent += 1
+        elif isinstance(result, RecipientRejected):
+            log.warning("%s rejected: %s", rec.email, result.reply or result)
+            book.hold(Outcome(rid, DeliveryState.BOUNCED, rec.message_id, reply=reply_of(result), subscriber_id=sid))
+        elif isinstance(result, TransientDeliveryError):
+            self._transient(rid, rec, result, tries)
             return
-        for claimed, rec, result in zip(rows, recipients, results):
-            rid = claimed.row_id
-            tries = tries_of.pop(rid, 1)           # kept only while retried: memory stays flat
-            if isinstance(result, Marker) and result.kind == "unbuildable":
-                self._finish(Outcome(rid, DeliveryState.FAILED, reply=str(result.error)), failed=True)
-                self.tally.failed += 1
-                continue
-            if isinstance(result, Delivery):
-                self._finish(Outcome(rid, DeliveryState.SENT, result.message_id or rec.message_id,
-                                     result.provider_id, result.reply), failed=False)
-                self.tally.sent += 1
-            elif isinstance(result, RecipientRejected):
-                log.warning("%s rejected: %s", rec.email, result.reply or result)
-                self._finish(Outcome(rid, DeliveryState.BOUNCED, rec.message_id, reply=result.reply or str(result),
-                                     subscriber_id=claimed.subscriber_id), failed=True)
-                self.tally.bounced += 1
-            elif isinstance(result, TransientDeliveryError):
-                self._transient(rid, rec, result, tries)
-            elif isinstance(result, DeliveryError):
-                self._finish(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=result.reply or str(result)), failed=True)
-                self.tally.failed += 1
-            elif result.kind == "fatal":
-                self.fatal = self.fatal or result.error
-                self._buffer.append(Outcome(rid, DeliveryState.DEFERRED, rec.message_id, reply=str(result.error)))
-                self.tally.deferred += 1
-            elif result.kind == "broken":
-                self.fatal = self.fatal or result.error
-                self._finish(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=f"backend error: {result.error}"),
-                             failed=True)
-                self.tally.unknown += 1
-            else:
-                self._buffer.append(Outcome(rid, DeliveryState.PENDING))
-                self.tally.released += 1
+        elif isinstance(result, AmbiguousDelivery):
+            log.warning("%s: %s", rec.email, result)
+            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=reply_of(result)))
+            tally.unknown += 1
+        elif isinstance(result, StopRun):
+            # Not sent, or refused for a reason that is not the address: the row stays pending.
+            if result.reply and (self.fatal is None or not getattr(self.fatal, "reply", "")):
+                self.fatal = result
+            book.add(Outcome(rid, DeliveryState.PENDING, reply=reply_of(result) if result.reply else ""))
+            tally.released += 1
+            return
+        elif isinstance(result, DeliveryError):
+            book.add(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=reply_of(result)))
+            tally.failed += 1
+        elif not isinstance(result, Marker):
+            raise TypeError(f"not a result: {result!r}")
+        elif result.kind == "unbuildable":
+            book.add(Outcome(rid, DeliveryState.FAILED, reply=format_reply(ReplyClass.FAILED, str(result.error))))
+            tally.failed += 1
+        elif result.kind == "fatal":
+            self.fatal = self.fatal or result.error
+            book.add(Outcome(rid, DeliveryState.PENDING, reply=reply_of(result.error)))
+            tally.released += 1
+            return
+        elif result.kind == "broken":
+            self.fatal = self.fatal or result.error
+            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id,
+                             reply=format_reply(ReplyClass.AMBIGUOUS, f"backend error: {result.error}")))
+            tally.unknown += 1
+        else:
+            book.add(Outcome(rid, DeliveryState.PENDING))
+            tally.released += 1
+            return
+        self.done += 1
 
     def _transient(self, rid: int, rec: Recipient, err: TransientDeliveryError, tries: int) -> None:
         """Record a temporary failure and schedule the retry, or leave the row for the next run."""
-        reply = err.reply or str(err)
+        reply = reply_of(err)
         delay = err.retry_after if err.retry_after is not None else self.backoff * 2 ** (tries - 1)
         outcome = Outcome(rid, DeliveryState.DEFERRED, rec.message_id, reply=reply)
+        self.book.add(outcome)
         if tries < self.max_attempts and delay <= MAX_RETRY_WAIT and not self.stop.is_set():
             log.debug("%s deferred (%s): retry %d in %.1fs", rec.email, reply, tries + 1, delay)
-            self._buffer.append(outcome)
             heapq.heappush(self._retries, (time.monotonic() + delay, rid))
             self._tries[rid] = tries
-            self._note(failed=True)
         else:
             log.warning("%s deferred to the next run (attempt %d failed): %s", rec.email, tries, reply)
-            self._finish(outcome, failed=True)
             self.tally.deferred += 1
+            self.done += 1
 
-    def _finish(self, outcome: Outcome, *, failed: bool) -> None:
-        """Buffer a row's outcome for this run and count it as done."""
-        self._buffer.append(outcome)
-        self.done += 1
-        self._note(failed)
 
-    def _note_ok(self, n: int) -> None:
-        """Count n rows sent and add them to the failure window."""
-        self.tally.sent += n
-        self.done += n
-        if not self.stop.is_set() and self.window.add_successes(n):
-            self._pause()
-
-    def _note(self, failed: bool) -> None:
-        """Add one outcome to the failure window; pause the run when too many recent ones failed."""
-        if not self.stop.is_set() and self.window.add(failed):
-            self._pause()
-
-    def _pause(self) -> None:
-        """Stop the run because the failure window holds too many failures."""
-        last = self._buffer[-1].reply if self._buffer else ""
-        self.tally.paused = (f"{self.window.bad} of the last {len(self.window)} messages failed"
-                             + (f" (last reply: {last})" if last else ""))
-        log.warning("pausing the send: %s", self.tally.paused)
-        self.stop.set()
-
-    def _flush(self) -> None:
-        """Write the buffered outcomes in one transaction and report progress."""
-        if self._buffer:
-            self.ledger.record(self._buffer)
-            self._buffer = []
-        self._last_flush = time.monotonic()
-        if self.progress is not None:
-            self.progress(self.done, self.total)
+def reply_of_delivery(delivery: Delivery) -> str:
+    """Return the reply to record for a delivered message."""
+    return format_reply(ReplyClass.DELIVERED, delivery.reply)

@@ -1,4 +1,5 @@
-"""Pacing of a send run: the rate limit, the failure window that pauses a run, and SIGINT/SIGTERM as a stop request.
+"""Pacing of a send run: the rate limit, the circuit breaker that stops a run whose results turn
+into failures, and SIGINT/SIGTERM as a stop request.
 
 Everything the send loop consults between messages to decide how fast to go and whether to go on.
 """
@@ -87,6 +88,70 @@ class FailureWindow:
     def _too_many(self) -> bool:
         """Return True when the window is full and its failures exceed the ratio."""
         return len(self._window) == self._window.maxlen and self.bad > self._ratio * len(self._window)
+
+
+class CircuitBreaker:
+    """Trips when a run's results cluster into failures, so a server refusing everyone does little harm.
+
+    Three rules, from [delivery]: `consecutive` failures in a row (pause_consecutive); more than
+    `ratio` of the last `window` results failed (pause_failure_ratio, pause_window); and, at the
+    end, a run of two or more results that all failed. The send loop also sends the first
+    `consecutive` messages on their own before any other, so a server that refuses everyone sees
+    at most that many. add() may be called from several threads; the first reason sticks.
+    """
+
+    def __init__(self, consecutive: int, window: int, ratio: float):
+        self.consecutive = max(0, consecutive)
+        self._window = FailureWindow(window, ratio)
+        self._lock = threading.Lock()
+        self._streak = 0
+        self.ok = 0
+        self.failed = 0
+        self.reason = ""
+        self._last_reply = ""
+
+    def add(self, failures: list[bool], last_reply: str = "") -> str:
+        """Add results in order (True = failed); return the reason once the breaker has tripped."""
+        with self._lock:
+            if self.reason:
+                return self.reason
+            self._last_reply = last_reply or self._last_reply
+            window = self._window
+            for failed in failures:
+                if failed:
+                    self.failed += 1
+                    self._streak += 1
+                    if self.consecutive and self._streak >= self.consecutive:
+                        self._trip(f"{self._streak} messages in a row failed", last_reply)
+                else:
+                    self.ok += 1
+                    self._streak = 0
+                if window.add(failed) and not self.reason:
+                    self._trip(f"{window.bad} of the last {len(window)} messages failed", last_reply)
+                if self.reason:
+                    break
+            return self.reason
+
+    def add_successes(self, n: int) -> None:
+        """Add n successful results at once (the common case: a whole task delivered)."""
+        with self._lock:
+            if self.reason or n <= 0:
+                return
+            self.ok += n
+            self._streak = 0
+            if self._window.add_successes(n):
+                self._trip(f"{self._window.bad} of the last {len(self._window)} messages failed", "")
+
+    def final(self) -> str:
+        """Return the reason to stop, counting the end-of-run rule: every result (two or more) failed."""
+        with self._lock:
+            if not self.reason and self.ok == 0 and self.failed >= 2:
+                self._trip(f"all {self.failed} messages failed", self._last_reply)
+            return self.reason
+
+    def _trip(self, why: str, last_reply: str) -> None:
+        """Set the reason (the lock is held)."""
+        self.reason = why + (f" (last reply: {last_reply})" if last_reply else "")
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..backends.base import Backend
@@ -14,7 +15,9 @@ from ..errors import DeliveryError
 from ..ledger import Ledger
 from ..models import Delivery, Recipient
 from ..personalize.message import MessageFactory
+from ..render.saved import render_dir
 from ..subscribers.store import SubscriberStore
+from .journal import Journal, read_journal
 from .loop import SendLoop
 from .pacing import RateLimiter
 
@@ -38,8 +41,11 @@ class SendReport:
     failed: int = 0
     skipped: int = 0             # unsubscribed or removed after the issue was planned
     released: int = 0            # claimed, then handed back untried because the run stopped
+    unknown: int = 0             # may have been delivered (no reply after the message): not retried
     retries: int = 0
-    recovered_unknown: int = 0   # rows found in flight from a run that died (now "unknown")
+    recovered_unknown: int = 0   # rows a dead run left in flight that may have arrived (now "unknown")
+    recovered_sent: int = 0      # rows a dead run left in flight that its journal shows delivered
+    recovered_pending: int = 0   # rows a dead run had claimed but never handed over (sent again)
     to_send: int = 0             # rows this run set out to send
     paused: str = ""             # why the run paused (too many failures), when it did
     dry_run: bool = False
@@ -57,25 +63,41 @@ class SendReport:
 
 def deliver(report: SendReport, ledger: Ledger, backend: Backend, factory: MessageFactory,
             delivery: "DeliverySection", *, retry_unknown: bool = False, progress: Progress | None = None,
-            halt: threading.Event | None = None) -> SendReport:
+            halt: threading.Event | None = None, journal_dir: Path | None = None) -> SendReport:
     """Send report.issue_id to report.list_name through the ledger with an opened backend.
 
-    Recovers rows a dead run left in flight (now "unknown"), plans a row per active subscriber,
-    then claims, sends and records every claimable row; fills and returns report. Raises
-    DeliveryError when the backend failed in a way that stops the run (what went out is
-    recorded) and SendStopped when halt (or SIGINT/SIGTERM) stopped it.
+    Settles the rows a dead run left in flight (from its journal: delivered, never handed over,
+    or unknown), plans a row per active subscriber, then claims, sends and records every
+    claimable row, journaling in journal_dir (default: the issue's state folder, next to its
+    send lock; the caller holds that lock); fills and returns report. Raises StopRun or
+    ConfigError when a reply or the backend stops the run (what went out is recorded, the rest
+    stays pending), DeliveryError when the backend failed unexpectedly and SendStopped when
+    halt (or SIGINT/SIGTERM) stopped it.
     """
     issue_id, list_name = report.issue_id, report.list_name
-    report.recovered_unknown = ledger.recover(issue_id)
+    folder = journal_dir or render_dir(factory.config.paths.state, issue_id)
+    run_id, settled = read_journal(folder) or ("", None)       # what the last run's journal says
+    recovered = ledger.recover(issue_id, settled, run_id)
+    report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     ledger.plan(issue_id, list_name)
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown)
-    loop = SendLoop(ledger=ledger, backend=backend, source=factory,
-                    factory_recipient=factory.recipient_for, delivery=delivery,
-                    issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-                    total=report.to_send, progress=progress, halt=halt)
-    tally = loop.run()
-    for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "retries", "paused"):
-        setattr(report, name, getattr(tally, name))
+    journal = Journal(folder)
+    clean = False
+    try:
+        loop = SendLoop(ledger=ledger, backend=backend, source=factory,
+                        factory_recipient=factory.recipient_for, delivery=delivery,
+                        issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
+                        total=report.to_send, progress=progress, halt=halt, journal=journal)
+        try:
+            loop.run()
+        finally:
+            for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "unknown",
+                         "retries", "paused"):
+                setattr(report, name, getattr(loop.tally, name))
+        clean = True
+    finally:
+        # Kept while any row may still be "sending" (a database error): the next run reads it.
+        journal.close(remove=clean)
     report.state = ledger.finish(issue_id, list_name)
     return report
 
@@ -87,20 +109,33 @@ def deliver_chunk(report: SendReport, ledger: Ledger, backend: Backend, factory:
     rows, an inclusive (first, last) range planned earlier; fills and returns report.
 
     The caller holds the chunk's lock (lock.chunk_lock), so rows of the range left "sending" were
-    in flight in a run of this chunk that died: they become "unknown" first. limiter is the rate
-    limit shared by every worker. The issue's state is left to the caller (ledger.finish scans
-    the whole send: once, after its last chunk). Raises as deliver() does.
+    in flight in a run of this chunk that died: its journal (kept per chunk on this host) settles
+    them as deliver() does; a run that died on another host left no journal here, so they become
+    "unknown". limiter is the rate limit shared by every worker. The issue's state is left to the
+    caller (ledger.finish scans the whole send: once, after its last chunk). Raises as deliver().
     """
     issue_id, list_name = report.issue_id, report.list_name
-    report.recovered_unknown = ledger.recover_range(issue_id, list_name, rows)
+    folder = render_dir(factory.config.paths.state, issue_id) / "chunks" / f"{list_name}-{rows[0]}-{rows[1]}"
+    run_id, settled = read_journal(folder) or ("", None)
+    recovered = ledger.recover_range(issue_id, list_name, rows, settled, run_id)
+    report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown, rows=rows)
-    loop = SendLoop(ledger=ledger, backend=backend, source=factory,
-                    factory_recipient=factory.recipient_for, delivery=delivery,
-                    issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-                    total=report.to_send, halt=halt, rows=rows, limiter=limiter)
-    tally = loop.run()
-    for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "retries", "paused"):
-        setattr(report, name, getattr(tally, name))
+    journal = Journal(folder)
+    clean = False
+    try:
+        loop = SendLoop(ledger=ledger, backend=backend, source=factory,
+                        factory_recipient=factory.recipient_for, delivery=delivery,
+                        issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
+                        total=report.to_send, halt=halt, journal=journal, rows=rows, limiter=limiter)
+        try:
+            loop.run()
+        finally:
+            for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "unknown",
+                         "retries", "paused"):
+                setattr(report, name, getattr(loop.tally, name))
+        clean = True
+    finally:
+        journal.close(remove=clean)
     return report
 
 
