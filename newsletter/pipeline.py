@@ -329,7 +329,7 @@ def send_test(config: Config, issue_id: str, address: str, *, list_name: str | N
     factory = MessageFactory(rendered, config, list_name=list_name, test=True)
     with make_backend(config) as backend:
         result = send_one(backend, factory, factory.recipient(subscriber))
-    log.info("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
+    log.debug("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
     return result
 
 

@@ -78,8 +78,9 @@ def test_test_copy_and_dry_run(tmp_path, newsletter):
     with SMTPTestServer() as server:
         _config(tmp_path, server.port)
         _populate(tmp_path, 3)
-        out = newsletter("send", "w1", "--to", "editor@example.com").stdout
-        assert out.startswith("test copy of w1 sent to editor@example.com <w1.test-")
+        copy = newsletter("send", "w1", "--to", "editor@example.com")
+        assert copy.stdout.startswith("test copy of w1 sent to editor@example.com <w1.test-")
+        assert "test copy" not in copy.stderr           # said once, on stdout, not again as a log line
         assert server.messages[0].message["Subject"] == "[TEST] Weekly digest"
         dry = newsletter("send", "w1", "--dry-run").stdout
         assert "dry run: 3 messages" in dry and "nothing was sent" in dry
