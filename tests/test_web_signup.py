@@ -104,6 +104,16 @@ def test_confirmation_email_carries_nothing_the_visitor_typed(client, smtp):
     assert "evil.example" not in message.as_string()
 
 
+def test_confirmation_email_keeps_quoted_printable_lines_within_76(client, smtp):
+    # RFC 2045 6.7: encoded lines are at most 76 characters (the standard library's default
+    # policy wraps quoted-printable at 78).
+    sign_up(client, NEW)
+    with smtp.lock:
+        (data,) = [r.data for r in smtp.messages if NEW in r.rcpt_tos]
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+
+
 @pytest.mark.parametrize("provider", ["postmark", "generic"])
 def test_confirmation_goes_through_an_http_backend_too(tmp_path, monkeypatch, provider):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
