@@ -49,6 +49,15 @@ def test_an_unknown_issue_id_exits_1(project):
     assert project.run("build", "w11", code=1).output.startswith("error: ")
 
 
+def test_issue_list_and_show_count_one_item_in_the_singular(project, web_site):
+    page = web_site.page("/one.html", article_page("Only story", "Something took place."))
+    project.run("issue", "new", "w1", "--title", "Week one")
+    project.run("add", page, "--issue", "w1")
+    assert "\t1 item\tWeek one" in project.run("issue", "list").stdout
+    assert project.run("issue", "show", "w1").stdout.startswith("w1: Week one (")
+    assert "), 1 item\n" in project.run("issue", "show", "w1").stdout
+
+
 def test_every_reporting_command_speaks_json(project, web_site):
     pages = _ready(project, web_site)
     added = json.loads(project.run("add", pages[0], web_site.base + "/gone", "--issue", "w1", "--json",
