@@ -63,7 +63,8 @@ def test_send_status_and_send_again(tmp_path, newsletter):
         result = newsletter("send", "w1")
         assert "issue w1 to 'default': 5 sent, 0 bounced, 0 deferred, 0 failed, 0 skipped" in result.stdout
         assert "issue is sent" in result.stdout
-        assert "sent 5/5 (100%)" in result.stderr       # plain progress when not on a terminal
+        assert "sent 5/5 (100%)\n" in result.stderr     # plain progress when not on a terminal; the
+        assert result.stderr.count("msg/s") == 0        # summary alone gives the rate of a finished run
         assert len(server.messages) == 5
         status = newsletter("status", "w1").stdout.splitlines()
         assert status[0] == "issue w1: sent (lists: default)"
@@ -72,6 +73,19 @@ def test_send_status_and_send_again(tmp_path, newsletter):
         again = newsletter("send", "w1")
         assert "nothing to send: issue w1 went to everyone on list 'default' (5 sent)" in again.stdout
         assert len(server.messages) == 5
+
+
+def test_progress_starts_at_zero_when_the_first_message_is_about_to_go(tmp_path, newsletter):
+    # The plain progress line's rate is timed from this first call, so it agrees with the summary
+    # line's instead of counting the imports and set-up before the send.
+    from newsletter.pipeline import send_issue
+
+    with SMTPTestServer() as server:
+        _config(tmp_path, server.port)
+        _populate(tmp_path, 4)
+        seen: list[tuple[int, int]] = []
+        send_issue(load_config(tmp_path / "config.toml"), "w1", progress=lambda d, t: seen.append((d, t)))
+        assert seen[0] == (0, 4) and seen[-1] == (4, 4) and len(server.messages) == 4
 
 
 def test_test_copy_and_dry_run(tmp_path, newsletter):

@@ -112,6 +112,8 @@ class SendLoop:
         """Send every claimable row once (plus in-run retries); return the tally, raise on a fatal error."""
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="newsletter-send")
         frozen = _freeze_older_objects()
+        if self.progress is not None:
+            self.progress(0, self.total)          # the first message is about to go: clocks start here
         try:
             with signals_set(self.halt):
                 self._loop(pool)
