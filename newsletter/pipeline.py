@@ -186,7 +186,8 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     write_atomic(folder / saved.PREVIEW_FILE, message)
     write_atomic(folder / saved.PREVIEW_HTML, html.encode("utf-8"))
     write_atomic(folder / saved.PREVIEW_TEXT, text.encode("utf-8"))
-    warnings += [f"preview: {w}" for w in check_personalised(html, text)]
+    # Only what personalising added: a problem of the render itself was named above already.
+    warnings += [f"preview: {w}" for w in check_personalised(html, text) if w not in warnings]
     return BuildReport(rendered=rendered, folder=folder, warnings=warnings)
 
 
