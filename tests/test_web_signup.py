@@ -58,6 +58,14 @@ def test_form_is_accessible(client):
     assert '<meta name="viewport"' in html
 
 
+def test_form_takes_a_name_as_long_as_the_input_rule_allows(client, config, smtp):
+    # One rule per kind of input: the browser must not cut a name the server would accept.
+    from newsletter.inputs import MAX_NAME
+
+    html = client.get("/subscribe").get_data(as_text=True)
+    assert re.search(r'id="name"[^>]*maxlength="(\d+)"', html).group(1) == str(MAX_NAME)
+
+
 # -- the happy path --------------------------------------------------------------------------
 
 def test_sign_up_sends_a_confirmation_and_the_button_confirms(client, config, smtp):
