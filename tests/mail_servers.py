@@ -166,13 +166,14 @@ class SMTPTestServer:
     """A real SMTP server (aiosmtpd) on 127.0.0.1 with per-recipient replies, optional TLS and AUTH.
 
     tls: None, "starttls" or "ssl" (then certs=(cert, key) is required); auth: (user, password);
-    reply_for_mail answers MAIL FROM (default: accept).
+    reply_for_mail answers MAIL FROM (default: accept); smtputf8=False leaves SMTPUTF8 out of EHLO.
     """
 
     def __init__(self, reply_for: Reply = accept_all, *, auth: tuple[str, str] | None = None,
                  tls: str | None = None, certs: tuple[Path, Path] | None = None, idle_timeout: float = 300,
-                 reply_for_mail: Reply | None = None):
+                 reply_for_mail: Reply | None = None, smtputf8: bool = True):
         self.reply_for, self.auth, self.tls, self.certs = reply_for, auth, tls, certs
+        self.smtputf8 = smtputf8        # False: a relay without SMTPUTF8 (RFC 6531)
         self.reply_for_mail = reply_for_mail
         self.idle_timeout = idle_timeout
         self.messages: list[Received] = []
@@ -189,7 +190,7 @@ class SMTPTestServer:
 
     def start(self) -> "SMTPTestServer":
         """Start listening on a free port."""
-        kwargs: dict[str, Any] = {"timeout": self.idle_timeout}
+        kwargs: dict[str, Any] = {"timeout": self.idle_timeout, "enable_SMTPUTF8": self.smtputf8}
         if self.tls:
             assert self.certs, "TLS needs certs=(cert, key)"
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -88,6 +88,22 @@ def test_progress_starts_at_zero_when_the_first_message_is_about_to_go(tmp_path,
         assert seen[0] == (0, 4) and seen[-1] == (4, 4) and len(server.messages) == 4
 
 
+def test_a_relay_without_smtputf8_fails_a_non_ascii_address_without_suppressing_it(tmp_path, newsletter):
+    # The address is fine; our relay cannot carry it. Marking it bounced would stop its mail for
+    # good (until someone runs reactivate): it is a failure of this send, shown by --failures.
+    with SMTPTestServer(smtputf8=False) as server:
+        _config(tmp_path, server.port)
+        _populate(tmp_path, 2)
+        newsletter("subscribers", "add", "zoë@example.com", "--name", "Zoë")
+        result = newsletter("send", "w1")
+        assert "2 sent, 0 bounced, 0 deferred, 1 failed" in result.stdout
+        assert [m.rcpt_tos for m in server.messages] and all(m.rcpt_tos[0].isascii() for m in server.messages)
+        listed = newsletter("subscribers", "list").stdout
+        assert "zoë@example.com\tactive" in listed
+        failures = newsletter("status", "w1", "--failures").stdout
+        assert "failed\tzoë@example.com" in failures and "no SMTPUTF8" in failures
+
+
 def test_test_copy_and_dry_run(tmp_path, newsletter):
     with SMTPTestServer() as server:
         _config(tmp_path, server.port)

@@ -219,8 +219,11 @@ class SMTPBackend(Backend):
             options.append(f"SIZE={len(message)}")
         if not (rcpt.isascii() and self.sender.isascii()):
             if not conn.has_extn("smtputf8"):
-                return RecipientRejected(f"SMTP server {self.where} cannot take the non-ASCII "
-                                         f"address {rcpt} (no SMTPUTF8)", rcpt, "")
+                # Our relay's limit, not a bad address: a failure of this message (status
+                # --failures shows it), never a bounce that would suppress the subscriber.
+                return DeliveryError(f"SMTP server {self.where} cannot take the non-ASCII "
+                                     f"address {rcpt} (no SMTPUTF8)", rcpt,
+                                     f"SMTP server {self.where} offers no SMTPUTF8 for a non-ASCII address")
             options.append("SMTPUTF8")
         try:
             code, text = conn.mail(self.sender, options)
