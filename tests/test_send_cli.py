@@ -97,6 +97,7 @@ def test_a_relay_without_smtputf8_fails_a_non_ascii_address_without_suppressing_
         newsletter("subscribers", "add", "zoë@example.com", "--name", "Zoë")
         result = newsletter("send", "w1")
         assert "2 sent, 0 bounced, 0 deferred, 1 failed" in result.stdout
+        assert "warning: zoë@example.com failed: " in result.stderr     # one line, as a bounce gets
         assert [m.rcpt_tos for m in server.messages] and all(m.rcpt_tos[0].isascii() for m in server.messages)
         listed = newsletter("subscribers", "list").stdout
         assert "zoë@example.com\tactive" in listed

@@ -240,6 +240,7 @@ class SendLoop:
             elif isinstance(result, TransientDeliveryError):
                 self._transient(rid, rec, result, tries)
             elif isinstance(result, DeliveryError):
+                log.warning("%s failed: %s", rec.email, result.reply or result)
                 self._finish(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=result.reply or str(result)), failed=True)
                 self.tally.failed += 1
             elif result.kind == "fatal":
