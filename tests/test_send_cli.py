@@ -122,7 +122,7 @@ def test_test_copy_and_dry_run(tmp_path, newsletter):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["send", "w9"], "error: issue 'w9' was never built (run `newsletter build w9`)\n"),
+    (["send", "w9"], "error: unknown issue 'w9': no "),
     (["send", "w1", "--list", "vip"], "error: unknown list 'vip' (known lists: default)\n"),
     (["send", "w1", "--to", "not-an-address"], "error: invalid email address 'not-an-address'"),
 ])

@@ -156,6 +156,10 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
     config = app.config
     if to_address is not None and (dry_run or retry_unknown):
         raise click.UsageError("--to sends one test copy: it cannot be combined with --dry-run or --retry-unknown")
+    path = issues.issue_path(config.paths.issues, issues.check_issue_id(issue_id))
+    if not (path.exists() or is_built(config.paths.state, issue_id)):
+        # A typo, not an unbuilt issue: "run `newsletter build`" would only lead to a second error.
+        raise IssueError(f"unknown issue {issue_id!r}: no {path} (see `newsletter issue list`)")
     if rebuild:
         built = rebuild_for_send(config, issue_id)
         for problem in built.warnings if built else ():
