@@ -1,9 +1,10 @@
 """The main job on the embedded sample: compose the sample issue from articles/, build it, import
-the sample list and deliver it with the configured backend (the file backend in the sample)."""
+the sample list and deliver it to a local folder (the file backend), whatever the project's
+backend: run in a real project, it mails nobody and leaves the real lists alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import issues, pipeline
@@ -13,6 +14,7 @@ from .delivery.send import SendReport
 from .subscribers import ImportReport, SubscriberStore
 
 DEMO_ISSUE = "sample"
+DEMO_LIST = "sample"            # its own list: the sample addresses never join the project's lists
 ARTICLE_SUFFIXES = (".html", ".htm", ".txt", ".md")
 
 
@@ -33,6 +35,8 @@ def run_demo(config: Config, progress: pipeline.Progress | None = None) -> DemoR
 
     Returns a DemoReport; raises what pipeline.add_sources, build_issue and send_issue raise.
     """
+    # README: "deliver it to a local folder; no outside service", even where delivery is real.
+    config = replace(config, delivery=replace(config.delivery, backend="file"))
     added = None
     if not issues.issue_path(config.paths.issues, DEMO_ISSUE).exists():
         issues.create_issue(config.paths.issues, DEMO_ISSUE, "This week in science and space",
@@ -42,7 +46,7 @@ def run_demo(config: Config, progress: pipeline.Progress | None = None) -> DemoR
         added = pipeline.add_sources(config, DEMO_ISSUE, [str(p) for p in articles])
     build = None if pipeline.is_frozen(config, DEMO_ISSUE) else pipeline.build_issue(config, DEMO_ISSUE)
     store = SubscriberStore(get_engine(config))
-    imported = store.import_csv(config.paths.subscribers / "sample.csv", config.delivery.default_list)
-    sent = pipeline.send_issue(config, DEMO_ISSUE, progress=progress)
+    imported = store.import_csv(config.paths.subscribers / "sample.csv", DEMO_LIST)
+    sent = pipeline.send_issue(config, DEMO_ISSUE, list_name=DEMO_LIST, progress=progress)
     return DemoReport(issue_id=DEMO_ISSUE, added=added, build=build, imported=imported, sent=sent,
                       outbox=config.delivery.file.dir / DEMO_ISSUE)

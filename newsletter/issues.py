@@ -92,19 +92,23 @@ def _read_document(path: Path) -> tomlkit.TOMLDocument:
 
 def _item_from_table(path: Path, index: int, table: object) -> Item:
     """Return the Item of one [[items]] table; raise IssueError for unknown keys or bad types."""
+    # Counted from 1 with its title, as `build` and `issue show` name items.
+    where = f"item {index + 1}"
     if not isinstance(table, dict):
-        raise IssueError(f"{path}: items[{index}] must be a table")
+        raise IssueError(f"{path}: {where} must be a [[items]] table")
+    if isinstance(table.get("title"), str) and table["title"].strip():
+        where += f" {table['title'].strip()[:60]!r}"
     unknown = set(table) - _ITEM_KEYS
     if unknown:
         key = sorted(unknown)[0]
         hint = (f"; {key} belongs to the issue: move it above the first [[items]]"
                 if key in _ISSUE_KEYS else "")
-        raise IssueError(f"{path}: items[{index}]: unknown key {key!r} "
+        raise IssueError(f"{path}: {where}: unknown key {key!r} "
                          f"(known: {', '.join(sorted(_ITEM_KEYS))}){hint}")
     values: dict[str, str] = {}
     for key, value in table.items():
         if not isinstance(value, str):
-            raise IssueError(f"{path}: items[{index}].{key} must be a string")
+            raise IssueError(f"{path}: {where}: {key} must be a string")
         values[key] = str(value).strip()
     return Item(**{"url": "", "title": "", **values})
 

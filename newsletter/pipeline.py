@@ -190,7 +190,8 @@ def build_issue(config: Config, issue_id: str, *, strict: bool = False,
     write_atomic(folder / saved.PREVIEW_FILE, message)
     write_atomic(folder / saved.PREVIEW_HTML, html.encode("utf-8"))
     write_atomic(folder / saved.PREVIEW_TEXT, text.encode("utf-8"))
-    warnings += [f"preview: {w}" for w in check_personalised(html, text)]
+    # Only what personalising added: a problem of the render itself was named above already.
+    warnings += [f"preview: {w}" for w in check_personalised(html, text) if w not in warnings]
     return BuildReport(rendered=rendered, folder=folder, warnings=warnings)
 
 
@@ -407,7 +408,7 @@ def send_test(config: Config, issue_id: str, address: str, *, list_name: str | N
     factory = MessageFactory(rendered, config, list_name=list_name, test=True)
     with make_backend(config) as backend:
         result = send_one(backend, factory, factory.recipient(subscriber))
-    log.info("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
+    log.debug("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
     return result
 
 

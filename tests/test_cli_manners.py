@@ -47,6 +47,19 @@ def test_an_unknown_issue_id_exits_1(project):
     assert project.run("status", "../etc", code=1).output.startswith("error: invalid issue id")
     assert project.run("issue", "show", "w11", code=1).output.startswith("error: ")
     assert project.run("build", "w11", code=1).output.startswith("error: ")
+    for send in (("send", "w11"), ("send", "w11", "--to", "me@example.net"), ("send", "w11", "--dry-run")):
+        wrong = project.run(*send, code=1)
+        assert wrong.output.startswith("error: unknown issue 'w11'") and wrong.output.count("\n") == 1
+    assert project.run("send", "w1", code=1).output.startswith("error: issue 'w1' was never built")
+
+
+def test_issue_list_and_show_count_one_item_in_the_singular(project, web_site):
+    page = web_site.page("/one.html", article_page("Only story", "Something took place."))
+    project.run("issue", "new", "w1", "--title", "Week one")
+    project.run("add", page, "--issue", "w1")
+    assert "\t1 item\tWeek one" in project.run("issue", "list").stdout
+    assert project.run("issue", "show", "w1").stdout.startswith("w1: Week one (")
+    assert "), 1 item\n" in project.run("issue", "show", "w1").stdout
 
 
 def test_every_reporting_command_speaks_json(project, web_site):

@@ -54,6 +54,17 @@ def test_unknown_item_key_is_named(tmp_path: Path):
         issues.load_issue(tmp_path, "w1")
 
 
+def test_a_bad_item_is_counted_from_1_and_named_by_its_title(tmp_path: Path):
+    # As `build` and `issue show` count them: the second item is "item 2", not items[1].
+    (tmp_path / "w1.toml").write_text('id = "w1"\n[[items]]\ntitle = "First"\n'
+                                      '[[items]]\ntitle = "Second"\nsumary = "x"\n')
+    with pytest.raises(IssueError, match=r"w1\.toml: item 2 'Second': unknown key 'sumary'"):
+        issues.load_issue(tmp_path, "w1")
+    (tmp_path / "w1.toml").write_text('id = "w1"\n[[items]]\ntitle = "First"\nsummary = 3\n')
+    with pytest.raises(IssueError, match=r"item 1 'First': summary must be a string"):
+        issues.load_issue(tmp_path, "w1")
+
+
 def test_missing_issue_says_how_to_create_it(tmp_path: Path):
     with pytest.raises(IssueError, match="newsletter issue new w9"):
         issues.load_issue(tmp_path, "w9")
@@ -88,5 +99,5 @@ def test_an_issue_key_under_an_item_says_where_it_belongs(tmp_path: Path):
     issues.append_items(tmp_path, "w1", [Item(url="https://a.example/1", title="A")])
     path = tmp_path / "w1.toml"
     path.write_text(path.read_text() + 'outro = "Bye"\n')   # after [[items]]: part of the last item
-    with pytest.raises(IssueError, match=r"items\[0\]: unknown key 'outro'.*move it above the first"):
+    with pytest.raises(IssueError, match=r"item 1 'A': unknown key 'outro'.*move it above the first"):
         issues.load_issue(tmp_path, "w1")

@@ -231,6 +231,16 @@ def test_unknown_merge_fields_are_build_warnings(project, run):
     assert "subscriber.city " not in result.output                # city is a column of the list
 
 
+def test_a_problem_of_the_render_is_not_reported_again_for_the_preview(project, run):
+    # A merge field in an item's title is not filled (only intro, outro, notes): the leftover
+    # marker is one warning per part, not a second time with "preview: " in front.
+    issue = project / "issues" / "w1.toml"
+    issue.write_text(issue.read_text(encoding="utf-8").replace(
+        'title = "A story"', 'title = "A story for {{ subscriber.name }}"'), encoding="utf-8")
+    warnings = [line for line in run("build", "w1").stderr.splitlines() if "leftover template marker" in line]
+    assert len(warnings) == 2 and not any("preview:" in line for line in warnings), warnings
+
+
 def test_a_test_send_through_the_file_backend_says_where_the_file_is(project, run):
     run("build", "w1")
     result = run("send", "w1", "--to", "me@fieldnotes.eu")

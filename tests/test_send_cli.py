@@ -63,7 +63,8 @@ def test_send_status_and_send_again(tmp_path, newsletter):
         result = newsletter("send", "w1")
         assert "issue w1 to 'default': 5 sent, 0 bounced, 0 deferred, 0 failed, 0 skipped" in result.stdout
         assert "issue is sent" in result.stdout
-        assert "sent 5/5 (100%)" in result.stderr       # plain progress when not on a terminal
+        assert "sent 5/5 (100%)\n" in result.stderr     # plain progress when not on a terminal; the
+        assert result.stderr.count("msg/s") == 0        # summary alone gives the rate of a finished run
         assert len(server.messages) == 5
         status = newsletter("status", "w1").stdout.splitlines()
         assert status[0] == "issue w1: sent (lists: default)"
@@ -74,12 +75,43 @@ def test_send_status_and_send_again(tmp_path, newsletter):
         assert len(server.messages) == 5
 
 
+def test_progress_starts_at_zero_when_the_first_message_is_about_to_go(tmp_path, newsletter):
+    # The plain progress line's rate is timed from this first call, so it agrees with the summary
+    # line's instead of counting the imports and set-up before the send.
+    from newsletter.pipeline import send_issue
+
+    with SMTPTestServer() as server:
+        _config(tmp_path, server.port)
+        _populate(tmp_path, 4)
+        seen: list[tuple[int, int]] = []
+        send_issue(load_config(tmp_path / "config.toml"), "w1", progress=lambda d, t: seen.append((d, t)))
+        assert seen[0] == (0, 4) and seen[-1] == (4, 4) and len(server.messages) == 4
+
+
+def test_a_relay_without_smtputf8_fails_a_non_ascii_address_without_suppressing_it(tmp_path, newsletter):
+    # The address is fine; our relay cannot carry it. Marking it bounced would stop its mail for
+    # good (until someone runs reactivate): it is a failure of this send, shown by --failures.
+    with SMTPTestServer(smtputf8=False) as server:
+        _config(tmp_path, server.port)
+        _populate(tmp_path, 2)
+        newsletter("subscribers", "add", "zoë@example.com", "--name", "Zoë")
+        result = newsletter("send", "w1")
+        assert "2 sent, 0 bounced, 0 deferred, 1 failed" in result.stdout
+        assert "warning: zoë@example.com failed: " in result.stderr     # one line, as a bounce gets
+        assert [m.rcpt_tos for m in server.messages] and all(m.rcpt_tos[0].isascii() for m in server.messages)
+        listed = newsletter("subscribers", "list").stdout
+        assert "zoë@example.com\tactive" in listed
+        failures = newsletter("status", "w1", "--failures").stdout
+        assert "failed\tzoë@example.com" in failures and "does not offer SMTPUTF8" in failures
+
+
 def test_test_copy_and_dry_run(tmp_path, newsletter):
     with SMTPTestServer() as server:
         _config(tmp_path, server.port)
         _populate(tmp_path, 3)
-        out = newsletter("send", "w1", "--to", "editor@example.com").stdout
-        assert out.startswith("test copy of w1 sent to editor@example.com <w1.test-")
+        copy = newsletter("send", "w1", "--to", "editor@example.com")
+        assert copy.stdout.startswith("test copy of w1 sent to editor@example.com <w1.test-")
+        assert "test copy" not in copy.stderr           # said once, on stdout, not again as a log line
         assert server.messages[0].message["Subject"] == "[TEST] Weekly digest"
         dry = newsletter("send", "w1", "--dry-run").stdout
         assert "dry run: 3 messages" in dry and "nothing was sent" in dry
@@ -90,7 +122,7 @@ def test_test_copy_and_dry_run(tmp_path, newsletter):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["send", "w9"], "error: issue 'w9' was never built (run `newsletter build w9`)\n"),
+    (["send", "w9"], "error: unknown issue 'w9': no "),
     (["send", "w1", "--list", "vip"], "error: unknown list 'vip' (known lists: default)\n"),
     (["send", "w1", "--to", "not-an-address"], "error: invalid email address 'not-an-address'"),
 ])

@@ -70,7 +70,20 @@ def test_add_remove_and_suppression(run):
     kept = run("subscribers", "add", "b@example.org").output
     assert "stays unsubscribed" in kept
     assert "removed a@example.org" in run("subscribers", "remove", "a@example.org").output
-    assert "is not on list" in run("subscribers", "remove", "a@example.org", ok=False).output
+    assert "is unsubscribed already" in run("subscribers", "remove", "a@example.org").output
+    assert "is not on list" in run("subscribers", "remove", "c@example.org", ok=False).output
+
+
+def test_a_removed_address_is_not_subscribed_again_by_an_import(run, tmp_path):
+    # README: `subscribers remove` unsubscribes (a suppression with source `manual`), so the next
+    # import of a list that still holds the address does not put it back.
+    run("subscribers", "add", "a@example.org", "--name", "A")
+    run("subscribers", "remove", "a@example.org")
+    again = tmp_path / "again.csv"
+    again.write_text("email,name\na@example.org,A\n", encoding="utf-8")
+    assert "1 kept unsubscribed" in run("subscribers", "import", str(again)).output
+    listed = run("subscribers", "list", "--status", "unsubscribed").output
+    assert listed.startswith("a@example.org\tunsubscribed") and "\tmanual\t" in listed
 
 
 def test_unknown_list_is_one_error_line(run):

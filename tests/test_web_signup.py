@@ -58,6 +58,14 @@ def test_form_is_accessible(client):
     assert '<meta name="viewport"' in html
 
 
+def test_form_takes_a_name_as_long_as_the_input_rule_allows(client, config, smtp):
+    # One rule per kind of input: the browser must not cut a name the server would accept.
+    from newsletter.inputs import MAX_NAME
+
+    html = client.get("/subscribe").get_data(as_text=True)
+    assert re.search(r'id="name"[^>]*maxlength="(\d+)"', html).group(1) == str(MAX_NAME)
+
+
 # -- the happy path --------------------------------------------------------------------------
 
 def test_sign_up_sends_a_confirmation_and_the_button_confirms(client, config, smtp):
@@ -102,6 +110,16 @@ def test_confirmation_email_carries_nothing_the_visitor_typed(client, smtp):
     sign_up(client, NEW, name="Visit evil.example now")
     (message,) = mail_to(smtp, NEW)
     assert "evil.example" not in message.as_string()
+
+
+def test_confirmation_email_keeps_quoted_printable_lines_within_76(client, smtp):
+    # RFC 2045 6.7: encoded lines are at most 76 characters (the standard library's default
+    # policy wraps quoted-printable at 78).
+    sign_up(client, NEW)
+    with smtp.lock:
+        (data,) = [r.data for r in smtp.messages if NEW in r.rcpt_tos]
+    body = data.split(b"\r\n\r\n", 1)[1]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
 
 
 @pytest.mark.parametrize("provider", ["postmark", "generic"])

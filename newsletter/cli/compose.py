@@ -159,7 +159,7 @@ def issue_list(app: AppContext, as_json: bool) -> None:
         emit_json(found)
         return
     for entry in found:
-        say(f"{entry['id']}\t{entry['date']}\t{entry['items']} items\t{entry['title']}")
+        say(f"{entry['id']}\t{entry['date']}\t{_items(entry['items'])}\t{entry['title']}")
 
 
 @issue_group.command("show")
@@ -175,7 +175,7 @@ def issue_show(app: AppContext, issue_id: str, as_json: bool) -> None:
         emit_json({"id": issue.id, "title": issue.title, "date": issue.date,
                    "items": [dataclasses.asdict(i) for i in issue.items], "removed": tombstones})
         return
-    say(f"{issue.id}: {issue.title} ({issue.date}), {len(issue.items)} items")
+    say(f"{issue.id}: {issue.title} ({issue.date}), {_items(len(issue.items))}")
     for n, item in enumerate(issue.items, start=1):
         where = f"[{item.section}] " if item.section else ""
         say(f"{n:>3}. {where}{item.title}\t{item.url or '(no link)'}")
@@ -184,6 +184,11 @@ def issue_show(app: AppContext, issue_id: str, as_json: bool) -> None:
             f"`removed` in {issues.issue_path(config.paths.issues, issue_id)} to allow it again):")
         for link in tombstones:
             say(f"  {link}" + ("  (just noticed)" if link in new else ""))
+
+
+def _items(count: int) -> str:
+    """Return "1 item" or "N items"."""
+    return f"{count} item" if count == 1 else f"{count} items"
 
 
 def _report_add(report: AddReport, issue_id: str, path: Path) -> None:

@@ -11,7 +11,8 @@ from .send import print_summary, sending_progress
 @cli.command()
 @pass_app
 def demo(app: AppContext) -> None:
-    """Compose the sample digest from articles/, import subscribers/sample.csv and deliver it."""
+    """Compose the sample digest from articles/, import subscribers/sample.csv (as list `sample`)
+    and deliver it to state/outbox/sample/ (the file backend, whatever the config says)."""
     config = app.config
     with sending_progress() as progress:
         report = run_demo(config, progress=progress)

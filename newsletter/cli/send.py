@@ -70,19 +70,27 @@ def sending_progress() -> Iterator[Callable[[int, int], None]]:
         with bar:
             yield update
         return
-    started = time.monotonic()
-    last = [started]
+    started = 0.0
+    last = [0.0]
 
     def plain(done: int, total: int) -> None:
-        """Print a progress line when PLAIN_EVERY seconds have passed, and at the end."""
+        """Print a progress line when PLAIN_EVERY seconds have passed, and at the end.
+
+        The clock starts at the first call (the send loop's 0 of N), so the rate and ETA are the
+        sending's, not those of composing (the demo), loading the render or connecting."""
+        nonlocal started
         now = time.monotonic()
+        if not started:
+            started = last[0] = now
         if not total or (now - last[0] < PLAIN_EVERY and done < total) or last[0] < 0:
             return
         last[0] = -1.0 if done >= total else now       # the 100% line is printed once
         rate = done / (now - started) if now > started else 0.0
         eta = f", ETA {int((total - done) / rate)}s" if rate > 0 and done < total else ""
         pct = f" ({100 * done // total}%)" if total else ""
-        click.echo(f"sent {done}/{total}{pct}, {rate:,.0f} msg/s{eta}", err=True)
+        # At 100 % the summary line that follows gives the run's rate; a second figure would differ.
+        speed = f", {rate:,.0f} msg/s{eta}" if done < total else ""
+        click.echo(f"sent {done}/{total}{pct}{speed}", err=True)
 
     yield plain
 
@@ -214,6 +222,10 @@ def send(app: AppContext, issue_id: str, list_name: str | None, dry_run: bool, t
     config = app.config
     if to_address is not None and (dry_run or retry_unknown):
         raise click.UsageError("--to sends one test copy: it cannot be combined with --dry-run or --retry-unknown")
+    path = issues.issue_path(config.paths.issues, issues.check_issue_id(issue_id))
+    if not (path.exists() or is_built(config.paths.state, issue_id)):
+        # A typo, not an unbuilt issue: "run `newsletter build`" would only lead to a second error.
+        raise IssueError(f"unknown issue {issue_id!r}: no {path} (see `newsletter issue list`)")
     if rebuild:
         built = rebuild_for_send(config, issue_id)
         for problem in built.warnings if built else ():

@@ -13,6 +13,7 @@ from ..errors import SubscriberError
 from ..feedback import undo
 from ..subscribers import suppression
 from ..inputs import printable
+from ..models import SuppressionSource
 from ..subscribers.csvfile import import_file
 from ..subscribers.store import SubscriberStore
 from .common import AppContext, emit_json, json_option, pass_app, say, warn
@@ -114,11 +115,19 @@ def add_cmd(app: AppContext, email: str, name: str, fields: tuple[str, ...], sta
 @_list_option
 @pass_app
 def remove_cmd(app: AppContext, email: str, list_name: str | None) -> None:
-    """Delete EMAIL from the list (its delivery history stays in the ledger)."""
+    """Unsubscribe EMAIL from the list: it gets no more mail, and no import or `subscribers add`
+    brings it back (only the person, through the sign-up form or an issue's link)."""
     list_ = _list(app, list_name)
-    if not _store(app).remove(email, list_):
+    store = _store(app)
+    before = store.get(email, list_)
+    if before is None:
         raise SubscriberError(f"{email} is not on list {list_!r}")
-    say(f"{list_}: removed {email}")
+    if before.status in SUPPRESSED:
+        warn(f"{list_}: {email} is {before.status} already: nothing changed")
+        return
+    store.set_status(email, list_, "unsubscribed", source=SuppressionSource.MANUAL,
+                     reason="newsletter subscribers remove")
+    say(f"{list_}: removed {email} (unsubscribed; an import will not add it again)")
 
 
 @subscribers_group.command("list")

@@ -138,6 +138,8 @@ class SendLoop:
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="newsletter-send")
         frozen = _freeze_older_objects()
         finished = False
+        if self.book.progress is not None:
+            self.book.progress(0, self.total)     # the first message is about to go: clocks start here
         try:
             with signals_set(self.halt):
                 self._loop(pool)
@@ -320,6 +322,7 @@ class SendLoop:
             tally.released += 1
             return
         elif isinstance(result, DeliveryError):
+            log.warning("%s failed: %s", rec.email, result.reply or result)
             book.add(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=reply_of(result)))
             tally.failed += 1
         elif not isinstance(result, Marker):

@@ -72,7 +72,9 @@ class ConfirmationSource:
 
     def build(self, recipient: Recipient) -> bytes:
         """Return the complete message for recipient (CRLF line ends); raises DeliveryError."""
-        msg = EmailMessage()
+        # max_line_length 76: set_content() wraps quoted-printable at the policy's length, and
+        # RFC 2045 allows 76 characters (the default policy's 78 is for headers).
+        msg = EmailMessage(policy=policy.default.clone(max_line_length=76))
         try:
             for key, value in self.headers(recipient).items():
                 if key == "To":
