@@ -1,0 +1,80 @@
+"""Hostile input found by breaking the tool on purpose: each is one clear line (never a traceback),
+bounded in memory and time, and never hides the rest."""
+
+from __future__ import annotations
+
+import pytest
+
+from config_support import build_config
+from newsletter.errors import RenderError
+from newsletter.models import Issue, Item
+from newsletter.render.checks import check_rendered
+from newsletter.render.issue import render_issue
+from newsletter.render.merge import MergeEvaluator, MergeFields
+
+
+def one_item_issue(**more) -> Issue:
+    return Issue(id="w1", title="Week one",
+                 items=(Item(url="https://example.org/a", title="A story", summary="It happened."),), **more)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return build_config(tmp_path, newsletter={"postal_address": "1 Road"})
+
+
+@pytest.mark.parametrize("source", ["{{ 'ab' * 50000000 }}", "{{ [1] * 10**9 }}", "{{ 10**9 * 'x' }}",
+                                    "{{ 2 ** 100000000 }}", "{{ 9 ** 99999999 }}"])
+def test_an_operator_that_would_build_something_huge_fails_fast_with_one_line(source):
+    fields = MergeFields("n1")
+    fields.add(source, "intro")
+    assert any("fails" in w for w in fields.warnings), fields.warnings
+    with pytest.raises(RenderError, match="merge field .* failed for a@example.org: .*(too large|at most)"):
+        MergeEvaluator(fields.snippets)({"email": "a@example.org"})
+
+
+def test_small_products_and_powers_still_work():
+    fields = MergeFields("n1")
+    fields.add("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 3 * 4 }} {{ 2.5 * 2 }}", "intro")
+    values = MergeEvaluator(fields.snippets)({"email": "a@example.org"})
+    assert list(values.values()) == ["1024 ababab 12 5.0"]
+
+
+def test_a_loop_whose_output_is_too_long_fails_that_subscriber_with_one_line():
+    fields = MergeFields("n1")
+    fields.add("{% for a in range(99999) %}xxxxxxxxxx{% endfor %}", "intro")
+    with pytest.raises(RenderError, match="gives 999990 characters .* at most 100000"):
+        MergeEvaluator(fields.snippets)({"email": "a@example.org"})
+
+
+def test_nested_loops_in_the_issue_text_are_shown_as_written_not_run(config):
+    issue = one_item_issue(intro="{% for a in range(99999) %}{% for b in range(99999) %}x"
+                                 "{% endfor %}{% endfor %}")
+    warnings = check_rendered(render_issue(issue, config), issue)     # returns at once
+    assert any("may not nest one loop inside another" in w for w in warnings), warnings
+
+
+def test_an_integer_too_long_to_compile_is_a_warning_not_a_traceback(config):
+    issue = one_item_issue(intro="{{ " + "1" * 5000 + " }} and {{ 2**100000000 }}")
+    rendered = render_issue(issue, config)
+    warnings = check_rendered(rendered, issue)
+    assert any(w.startswith("intro: not a valid merge field") for w in warnings), warnings
+
+
+def test_build_of_a_huge_power_is_one_error_line(project):
+    project.run("issue", "new", "w1")
+    path = project.issue_file("w1")
+    text = path.read_text(encoding="utf-8").replace('intro = ""', 'intro = "{{ 2**100000000 }}"', 1)
+    text += '\n[[items]]\nurl = "https://example.org/a"\ntitle = "A"\nsummary = "It happened."\n'
+    path.write_text(text, encoding="utf-8")
+    result = project.run("build", "w1", code=None)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "too large for a merge field" in result.stderr
+
+
+def test_issue_list_names_a_broken_issue_file_and_still_lists_the_others(project):
+    project.run("issue", "new", "w1", "--title", "Good one")
+    project.issue_file("w2").write_text('id = "w2"\ntitle = \n', encoding="utf-8")
+    result = project.run("issue", "list", code=1)
+    assert "w1\t" in result.stdout and "Good one" in result.stdout
+    assert result.stderr.count("\n") == 1 and "w2.toml: invalid TOML" in result.stderr, result.stderr
