@@ -78,3 +78,53 @@ def test_issue_list_names_a_broken_issue_file_and_still_lists_the_others(project
     result = project.run("issue", "list", code=1)
     assert "w1\t" in result.stdout and "Good one" in result.stdout
     assert result.stderr.count("\n") == 1 and "w2.toml: invalid TOML" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[fetch]\nread_timeout = 1e308\n", "'fetch.read_timeout' must be at most 86400"),
+    ("[delivery.smtp]\ntimeout = 1e20\n", "'delivery.smtp.timeout' must be at most 86400"),
+    ("[delivery]\nbackoff_seconds = 1e308\n", "'delivery.backoff_seconds' must be at most 3600"),
+    ("[bounces]\nsoft_bounce_limit = 0\n", "'bounces.soft_bounce_limit' must be at least 1"),
+    ("[bounces]\ncomplaint_pause_ratio = -1\n", "'bounces.complaint_pause_ratio' must be at least 0"),
+    ("[bounces]\nimap_port = 70000\n", "'bounces.imap_port' must be at most 65535"),
+    ("[webhooks]\nmax_age_seconds = -1\n", "'webhooks.max_age_seconds' must be at least 1"),
+])
+def test_more_config_numbers_are_range_checked(tmp_path, text, message):
+    from newsletter.config import load_config
+    from newsletter.errors import ConfigError
+
+    (tmp_path / "config.toml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "config.toml")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_huge_read_timeout_is_refused_before_it_reaches_a_socket(project):
+    project.run("issue", "new", "w1")
+    text = project.config_file.read_text(encoding="utf-8")
+    project.config_file.write_text(text.replace("read_timeout = 20.0", "read_timeout = 1e308", 1),
+                                   encoding="utf-8")
+    result = project.run("add", "http://127.0.0.1:9/x", "--issue", "w1", code=1)
+    assert "'fetch.read_timeout' must be at most 86400" in result.stderr
+
+
+@pytest.mark.parametrize("subject", ["{title.__class__}", "{title[0]}", "{title:>99999999}", "{title!r}",
+                                     "{}"])
+def test_subject_placeholders_are_the_three_names_only(tmp_path, subject):
+    from newsletter.errors import ConfigError
+
+    config = build_config(tmp_path, newsletter={"postal_address": "1 Road", "subject": subject})
+    with pytest.raises(ConfigError, match="bad placeholder"):
+        render_issue(one_item_issue(), config)
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_line(project):
+    project.run("issue", "new", "w1")
+    text = project.config_file.read_text(encoding="utf-8")
+    project.config_file.write_text(text.replace('state = "state"', 'state = "/dev/null/state"', 1),
+                                   encoding="utf-8")
+    path = project.issue_file("w1")
+    path.write_text(path.read_text(encoding="utf-8") + '\n[[items]]\nurl = "https://example.org/a"\n'
+                    'title = "A"\nsummary = "It happened."\n', encoding="utf-8")
+    result = project.run("build", "w1", code=1)
+    assert result.stderr.startswith("error: /dev/null/state") and result.stderr.count("\n") == 1, result.stderr

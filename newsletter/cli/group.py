@@ -23,6 +23,12 @@ class _Group(click.Group):
         except NewsletterError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(1)
+        except OSError as err:
+            # The machine said no (a state folder that cannot be made, a full disk, no permission):
+            # one line naming the path, never a traceback.
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(f"error: {where}{err.strerror or err}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
