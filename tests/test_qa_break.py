@@ -128,3 +128,11 @@ def test_a_state_folder_that_cannot_be_made_is_one_line(project):
                     'title = "A"\nsummary = "It happened."\n', encoding="utf-8")
     result = project.run("build", "w1", code=1)
     assert result.stderr.startswith("error: /dev/null/state") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_terminal_escapes_in_a_csv_header_are_shown_escaped(project, tmp_path):
+    hostile = tmp_path / "esc.csv"
+    hostile.write_bytes(b"name,\x1b]0;pwned\x07\x1b[2J,city\nx,y,z\n")
+    result = project.run("subscribers", "import", str(hostile), code=1)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in result.stderr and result.stderr.count("\n") == 1

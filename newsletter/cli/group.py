@@ -8,6 +8,7 @@ import click
 
 from ..config import config_path
 from ..errors import NewsletterError, SendStopped
+from ..inputs import printable
 from .common import AppContext, setup_logging
 
 
@@ -18,16 +19,16 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SendStopped as err:
-            click.echo(f"interrupted: {err}", err=True)
+            click.echo(f"interrupted: {printable(str(err))}", err=True)
             ctx.exit(130)
         except NewsletterError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {printable(str(err))}", err=True)
             ctx.exit(1)
         except OSError as err:
             # The machine said no (a state folder that cannot be made, a full disk, no permission):
             # one line naming the path, never a traceback.
             where = f"{err.filename}: " if err.filename else ""
-            click.echo(f"error: {where}{err.strerror or err}", err=True)
+            click.echo(printable(f"error: {where}{err.strerror or err}"), err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
