@@ -136,3 +136,32 @@ def test_terminal_escapes_in_a_csv_header_are_shown_escaped(project, tmp_path):
     result = project.run("subscribers", "import", str(hostile), code=1)
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert "\\x1b]0;pwned\\x07\\x1b[2J" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_export_to_dash_writes_standard_output_not_a_file_named_dash(project, tmp_path, monkeypatch):
+    project.run("subscribers", "add", "ada@example.org", "--name", "Ada")
+    monkeypatch.chdir(tmp_path)
+    result = project.run("subscribers", "export", "-")
+    assert result.stdout.splitlines()[:2] == ["email,name,status", "ada@example.org,Ada,active"]
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_reader_that_goes_away_is_no_error(project):
+    import os
+    import subprocess
+    import sys
+
+    for i in range(3000):
+        if i % 1000 == 0:
+            rows = "\n".join(f"r{j}@example.org,R {j}" for j in range(i, i + 1000))
+            csv = project.root / f"s{i}.csv"
+            csv.write_text("email,name\n" + rows + "\n", encoding="utf-8")
+            project.run("subscribers", "import", str(csv))
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(project.config_file),
+                             "subscribers", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    proc.stdout.readline()
+    proc.stdout.close()                  # like `| head -1`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert err == "", err

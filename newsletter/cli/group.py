@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -23,6 +25,11 @@ class _Group(click.Group):
             ctx.exit(130)
         except NewsletterError as err:
             click.echo(f"error: {printable(str(err))}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            # The reader went away (`newsletter status w1 | head`): stop quietly, as `cat` would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
             ctx.exit(1)
         except OSError as err:
             # The machine said no (a state folder that cannot be made, a full disk, no permission):
