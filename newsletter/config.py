@@ -123,7 +123,7 @@ class DeliverySection:
     rate_per_second: float = bounded(0.0, 0)               # 0 = unlimited
     concurrency: int = bounded(4, 1, 1000)
     max_attempts: int = bounded(4, 1, 100)
-    backoff_seconds: float = bounded(1.0, 0)
+    backoff_seconds: float = bounded(1.0, 0, 3600)
     pause_failure_ratio: float = bounded(0.5, 0, 1, above=True)   # stop when more than this share ...
     pause_window: int = bounded(50, 1)                     # ... of the last N results failed,
     pause_consecutive: int = bounded(10, 1)                # or N in a row (the first N go out alone)
@@ -171,12 +171,12 @@ class WebSection:
 
 @dataclass(frozen=True)
 class BouncesSection:
-    soft_bounce_limit: int = 3           # soft bounces in a row (one per issue) that mark an address bounced
-    complaint_pause_ratio: float = 0.001  # complaints per delivered message of an issue that pause the list
+    soft_bounce_limit: int = bounded(3, 1, 1000)           # soft bounces in a row (one per issue) that mark an address bounced
+    complaint_pause_ratio: float = bounded(0.001, 0, 1)  # complaints per delivered message of an issue that pause the list
     return_path: str = ""                # VERP envelope sender, e.g. "bounces+{token}@example.org"; "" = From
     maildir: str = ""                    # a Maildir folder that receives DSN/ARF reports
     imap_host: str = ""                  # or an IMAP mailbox (TLS always)
-    imap_port: int = 993
+    imap_port: int = bounded(993, 1, 65535)
     imap_security: str = "ssl"           # ssl (port 993) | starttls (port 143)
     imap_user: str = ""
     password_env: str = ""
@@ -208,7 +208,7 @@ class SESHook:
 
 @dataclass(frozen=True)
 class WebhooksSection:
-    max_age_seconds: int = 900           # oldest signed timestamp accepted (Mailgun, SendGrid)
+    max_age_seconds: int = bounded(900, 1, 604_800)           # oldest signed timestamp accepted (Mailgun, SendGrid)
     postmark: PostmarkHook = field(default_factory=PostmarkHook)
     mailgun: MailgunHook = field(default_factory=MailgunHook)
     sendgrid: SendGridHook = field(default_factory=SendGridHook)

@@ -45,9 +45,12 @@ def checked(default: Any, check: Any) -> Any:
     return field(default=default, metadata={"check": check})
 
 
-def positive(default: float) -> Any:
-    """Return a field for a duration or size that must be greater than zero."""
-    return bounded(default, 0, above=True)
+MAX_SECONDS = 86_400.0   # a day: longer timeouts and delays overflow the platform's time_t in sleep()
+
+
+def positive(default: float, hi: float | None = MAX_SECONDS) -> Any:
+    """Return a field for a duration that must be greater than zero (and at most a day)."""
+    return bounded(default, 0, hi, above=True)
 
 
 # A DNS name (IDNs in their xn-- form, as browsers send them), an IPv4 address or a bracketed IPv6 one.

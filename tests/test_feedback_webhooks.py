@@ -319,3 +319,17 @@ def test_a_configured_hook_without_its_secret_stops_the_app_with_one_line(tmp_pa
     config = project(tmp_path, webhooks={"sendgrid": {"public_key_file": "bad.pub"}})
     with pytest.raises(ConfigError, match="webhooks.sendgrid.public_key_file: cannot read a public key"):
         create_app(config)
+
+
+def test_mailgun_a_used_signature_cannot_carry_another_event(tmp_path):
+    # Mailgun signs timestamp + token only: a body altered under a seen signature is refused (403),
+    # while the very same request again stays a harmless duplicate.
+    config, rows = _send_via(tmp_path, "mailgun", webhooks={"mailgun": {"signing_key_env": "TEST_MAILGUN_SIGNING_KEY"}})
+    client = create_app(config).test_client()
+    seen = _mailgun(rows[0], event="delivered")
+    assert client.post("/hooks/mailgun", json=seen).status_code == 200
+    assert client.post("/hooks/mailgun", json=seen).status_code == 200
+    forged = _mailgun(rows[1], event_id="ev-forged", event="complained")
+    forged["signature"] = seen["signature"]
+    assert client.post("/hooks/mailgun", json=forged).status_code == 403
+    assert [status_of(config, r["email"]) for r in rows] == ["active"] * 4

@@ -105,6 +105,26 @@ def test_a_relay_without_smtputf8_fails_a_non_ascii_address_without_suppressing_
         assert "failed\tzoë@example.com" in failures and "does not offer SMTPUTF8" in failures
 
 
+def test_rows_left_in_flight_by_a_killed_run_are_not_called_sent_to_everyone(tmp_path, newsletter):
+    from sqlalchemy import update
+
+    from newsletter.db import deliveries
+
+    with SMTPTestServer() as server:
+        _config(tmp_path, server.port)
+        _populate(tmp_path, 3)
+        newsletter("send", "w1")
+        engine = get_engine(load_config(tmp_path / "config.toml"))
+        with engine.begin() as conn:         # what SIGKILL leaves: rows claimed, never recorded
+            conn.execute(update(deliveries).where(deliveries.c.email != "user0@example.org")
+                         .values(status="sending"))
+        dispose_engines()
+        again = newsletter("send", "w1")
+        assert "went to everyone" not in again.stdout
+        assert "1 sent, 2 unknown" in again.stdout and "--retry-unknown" in again.stdout
+        assert len(server.messages) == 3
+
+
 def test_test_copy_and_dry_run(tmp_path, newsletter):
     with SMTPTestServer() as server:
         _config(tmp_path, server.port)

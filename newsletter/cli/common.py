@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..config import Config, config_path, load_config
+from ..inputs import printable
 
 
 @dataclass
@@ -38,7 +39,7 @@ def say(message: str = "") -> None:
 
 def warn(message: str) -> None:
     """Print one warning line on stderr."""
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {printable(message)}", err=True)
 
 
 # `--json` on every command that reports something: the same facts as the text, for scripts.
@@ -55,7 +56,8 @@ class _CLIHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: "}.get(record.levelno, "")
-        click.echo(prefix + record.getMessage(), err=True)
+        # A server's reply or a file's bytes may hold terminal escapes: shown escaped, one line.
+        click.echo(prefix + printable(record.getMessage()), err=True)
 
 
 def setup_logging(verbose: bool) -> None:

@@ -13,7 +13,7 @@ import tomlkit
 
 from .. import issues, pipeline
 from ..articles.compose import AddReport, one_line
-from ..errors import ChecksFailed, ConfigError, SourceError, SubscriberError
+from ..errors import ChecksFailed, ConfigError, IssueError, SourceError, SubscriberError
 from ..files import write_atomic
 from ..render.saved import PREVIEW_HTML, PREVIEW_TEXT
 from ..subscribers import normalise_address
@@ -151,15 +151,24 @@ def issue_new(app: AppContext, issue_id: str, title: str, intro: str) -> None:
 @pass_app
 def issue_list(app: AppContext, as_json: bool) -> None:
     """List the issue files with their item counts."""
-    found = []
+    found, broken = [], []
     for issue_id in issues.list_issue_ids(app.config.paths.issues):
-        issue = issues.load_issue(app.config.paths.issues, issue_id)
+        try:
+            issue = issues.load_issue(app.config.paths.issues, issue_id)
+        except IssueError as err:
+            # One broken issue file never hides the others: name it and list the rest.
+            broken.append({"id": issue_id, "error": str(err)})
+            continue
         found.append({"id": issue_id, "date": issue.date, "items": len(issue.items), "title": issue.title})
     if as_json:
-        emit_json(found)
-        return
-    for entry in found:
-        say(f"{entry['id']}\t{entry['date']}\t{_items(entry['items'])}\t{entry['title']}")
+        emit_json(found + broken if broken else found)
+    else:
+        for entry in found:
+            say(f"{entry['id']}\t{entry['date']}\t{_items(entry['items'])}\t{entry['title']}")
+        for entry in broken:
+            warn(entry["error"])
+    if broken:
+        raise SystemExit(1)
 
 
 @issue_group.command("show")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
 
 from ..config import config_path
 from ..errors import NewsletterError, SendStopped
+from ..inputs import printable
 from .common import AppContext, setup_logging
 
 
@@ -18,10 +21,21 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SendStopped as err:
-            click.echo(f"interrupted: {err}", err=True)
+            click.echo(f"interrupted: {printable(str(err))}", err=True)
             ctx.exit(130)
         except NewsletterError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {printable(str(err))}", err=True)
+            ctx.exit(1)
+        except BrokenPipeError:
+            # The reader went away (`newsletter status w1 | head`): stop quietly, as `cat` would.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(1)
+        except OSError as err:
+            # The machine said no (a state folder that cannot be made, a full disk, no permission):
+            # one line naming the path, never a traceback.
+            where = f"{err.filename}: " if err.filename else ""
+            click.echo(printable(f"error: {where}{err.strerror or err}"), err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

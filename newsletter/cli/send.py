@@ -117,6 +117,13 @@ def print_summary(report: SendReport) -> None:
              f"or may not have arrived (`newsletter status {report.issue_id}` lists them; "
              "`--retry-unknown` resends them)")
     if report.to_send == 0:
+        unknown = report.counts.get("unknown", 0)
+        if unknown:
+            # Not "went to everyone": these may never have left (a run killed while they were claimed).
+            say(f"nothing to send without --retry-unknown: issue {report.issue_id} to list "
+                f"{report.list_name!r}: {report.counts.get('sent', 0)} sent, {unknown} unknown "
+                f"(`newsletter send {report.issue_id} --retry-unknown` resends the unknown ones)")
+            return
         say(f"nothing to send: issue {report.issue_id} went to everyone on list {report.list_name!r} "
             f"({report.counts.get('sent', 0)} sent)")
         return

@@ -71,9 +71,9 @@ def import_cmd(app: AppContext, csv_file: Path, list_name: str | None, encoding:
 @click.option("--status", type=click.Choice([s.value for s in STATUSES]), default=None, help="Only subscribers in this state.")
 @pass_app
 def export_cmd(app: AppContext, csv_file: Path | None, list_name: str | None, status: str | None) -> None:
-    """Write the list as CSV to CSV_FILE (or to standard output)."""
+    """Write the list as CSV to CSV_FILE (or to standard output, also with `-`)."""
     name = _list(app, list_name)
-    if csv_file is None:
+    if csv_file is None or str(csv_file) == "-":
         _store(app).export_csv(sys.stdout, name, status)
         return
     n = _store(app).export_csv(csv_file, name, status)

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import os
 import re
+import string
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -223,13 +224,21 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
 
 
+_SUBJECT_NAMES = frozenset({"name", "title", "date"})
+
+
 def _subject(issue: Issue, config: Config, date: str, merge: MergeFields) -> str:
     """Return the subject from newsletter.subject, its merge fields as tokens; raises ConfigError
     for an unknown {placeholder}."""
     fmt = config.newsletter.subject
     try:
-        subject = merge.text(fmt, "newsletter.subject").format(
-            name=config.newsletter.name, title=issue.title, date=date)
+        merged = merge.text(fmt, "newsletter.subject")
+        for _text, field_name, spec, conversion in string.Formatter().parse(merged):
+            # Only the three names themselves: no {title.__class__}, {title[0]} or {title:>99999999}.
+            if field_name is not None and (field_name not in _SUBJECT_NAMES or spec or conversion):
+                raise ValueError(f"{{{field_name}{'!' + conversion if conversion else ''}"
+                                 f"{':' + spec if spec else ''}}}")
+        subject = merged.format(name=config.newsletter.name, title=issue.title, date=date)
     except (KeyError, IndexError, ValueError, AttributeError) as err:
         raise ConfigError(f"{config.path or 'config'}: newsletter.subject {fmt!r}: bad placeholder "
                           f"({err}); use {{name}}, {{title}}, {{date}} and merge fields such as "

@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.meta import find_undeclared_variables
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from ..errors import ConfigError, RenderError
 from .placeholders import field_name, text_template, token
@@ -28,9 +28,32 @@ from .placeholders import field_name, text_template, token
 MERGE_PREFIX = "merge__"
 CACHE_MAX = 4096                    # evaluations kept per snippet (most subscribers share values)
 _SIMPLE = re.compile(r"\s*subscriber\s*(?:\.\s*([a-z][a-z0-9_]*)|\[\s*(['\"])([^'\"\\]*)\2\s*\])\s*\Z")
+MAX_OUTPUT = 100_000                # characters a snippet may produce (or build) for one subscriber
+MAX_POWER_BITS = 4_096              # an integer `**` result larger than this is refused
+
+
+class _MergeSandbox(SandboxedEnvironment):
+    """The sandbox, also bounding what one operator can build: `'a' * 10**8` or `2 ** 10**8`
+    would otherwise take the whole memory (or time) of the build and of every send."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 \
+                    and right * abs(left).bit_length() > MAX_POWER_BITS:
+                raise SecurityError(f"{left} ** {right} is too large for a merge field")
+            return left ** right
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                    and len(seq) * max(times, 0) > MAX_OUTPUT:
+                raise SecurityError(f"a merge field may build at most {MAX_OUTPUT} characters or items")
+        return left * right
+
+
 # Snippets run in a sandbox (issue text is data, not code) with lenient undefined values.
-_ENV = SandboxedEnvironment(undefined=jinja2.ChainableUndefined, autoescape=False,
-                            keep_trailing_newline=True)
+_ENV = _MergeSandbox(undefined=jinja2.ChainableUndefined, autoescape=False,
+                     keep_trailing_newline=True)
 _SAMPLE = {"name": "Sample Reader", "email": "reader@example.com",
            "unsubscribe_url": "https://example.com/u/x", "view_url": "https://example.com/archive/x"}
 
@@ -63,9 +86,13 @@ class MergeFields:
             return token(self.nonce, field)
         try:
             tree = _ENV.parse(source)
+            _check_loops(tree)
             template = _ENV.from_string(tree)
         except jinja2.TemplateSyntaxError as err:
             raise ConfigError(f"{where}: merge field {source!r}: {err.message}") from err
+        except (ValueError, RecursionError, MemoryError, OverflowError) as err:
+            # e.g. an integer literal too long to compile: the editor's mistake, one line.
+            raise ConfigError(f"{where}: merge field {source!r}: {err}") from err
         others = sorted(find_undeclared_variables(tree) - {"subscriber"})
         if others:
             self.warnings.append(f"{where}: merge field {source!r} uses {', '.join(others)}: only "
@@ -208,6 +235,16 @@ def _keys(tree: nodes.Template) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(keys))
 
 
+def _check_loops(tree: nodes.Template) -> None:
+    """Refuse a loop inside a loop: each may run 100,000 times (MAX_RANGE), so nested ones would
+    hang the build and every send. Raises TemplateSyntaxError (the editor's text, shown as written)."""
+    for loop in tree.find_all(nodes.For):
+        for inner in loop.body:
+            if isinstance(inner, nodes.For) or next(inner.find_all(nodes.For), None) is not None:
+                raise jinja2.TemplateSyntaxError("a merge field may not nest one loop inside another",
+                                                 loop.lineno)
+
+
 def snippet_fields(source: str) -> tuple[str, ...]:
     """Return the token-safe names of the subscriber fields a snippet reads ((): none or unknown)."""
     try:
@@ -256,6 +293,9 @@ class MergeEvaluator:
                 except Exception as err:  # noqa: BLE001 - the editor's expression failed for this subscriber
                     raise RenderError(f"merge field {source!r} failed for "
                                       f"{values.get('email', 'a subscriber')}: {err}") from err
+                if len(text) > MAX_OUTPUT:
+                    raise RenderError(f"merge field {source!r} gives {len(text)} characters for "
+                                      f"{values.get('email', 'a subscriber')}: at most {MAX_OUTPUT}")
                 if len(cache) >= CACHE_MAX:
                     cache.clear()
                 cache[key] = text

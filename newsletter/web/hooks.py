@@ -9,7 +9,10 @@ once (feedback.apply).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 KEYS = "newsletter.hooks"
+USED_TOKENS = "newsletter.hooks.used_tokens"
 MAX_HOOK_BYTES = 2 * 1024 * 1024     # a SendGrid batch or an SNS message with full headers fits
 
 
@@ -59,9 +63,40 @@ def load_keys(config: Config) -> HookKeys:
     return HookKeys(postmark, mailgun, sendgrid, ses_cert)
 
 
+class UsedTokens:
+    """Mailgun's signature covers only timestamp + token, not the body: whoever saw one signed
+    request could post any other event under it while its timestamp is fresh. Each token is
+    therefore bound to the first body it came with (kept in memory until its timestamp is stale,
+    like the web app's rate limits): the same request again is a harmless replay, another body
+    under a used token is refused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[str, float]] = {}      # token -> (body digest, kept until)
+
+    def claim(self, token: str, body: bytes, max_age: int, now: float | None = None) -> bool:
+        """Return True when token is new, or was used with this very body; else False."""
+        now = time.time() if now is None else now
+        digest = hashlib.sha256(body).hexdigest()
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {t: v for t, v in self._seen.items() if v[1] > now}
+            seen = self._seen.get(token)
+            if seen is not None and seen[1] > now:
+                return seen[0] == digest
+            self._seen[token] = (digest, now + 2 * max_age)   # timestamps count max_age either way
+            return True
+
+    def release(self, token: str) -> None:
+        """Forget token (its request failed before anything was applied, so a retry may use it)."""
+        with self._lock:
+            self._seen.pop(token, None)
+
+
 def init_hooks(app: Flask, config: Config) -> None:
     """Load the webhooks' secrets into app and register the blueprint; raises ConfigError."""
     app.extensions[KEYS] = load_keys(config)
+    app.extensions[USED_TOKENS] = UsedTokens()
     app.register_blueprint(bp)
 
 
@@ -133,8 +168,17 @@ def mailgun() -> ResponseReturnValue:
         abort(404)
     payload = _signed_json("mailgun")
     block = payload.get("signature") if isinstance(payload, dict) else None
-    signatures.check_mailgun(keys.mailgun, block, services().config.webhooks.max_age_seconds)
-    return _apply(providers.mailgun(payload))
+    max_age = services().config.webhooks.max_age_seconds
+    signatures.check_mailgun(keys.mailgun, block, max_age)
+    used: UsedTokens = current_app.extensions[USED_TOKENS]
+    token = str(block["token"])       # check_mailgun made sure block is a dict with a token
+    if not used.claim(token, request.get_data(), max_age):
+        raise SignatureError("Mailgun signature token already used (a replayed or altered request)", "mailgun")
+    try:
+        return _apply(providers.mailgun(payload))
+    except Exception:
+        used.release(token)
+        raise
 
 
 @bp.post("/sendgrid")
