@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import html
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -359,3 +362,40 @@ def test_sendgrid_payload_carries_awkward_values_exactly(tmp_path, serve, people
         assert m["headers"]["Message-ID"] == recipient.message_id
         assert recipient.values["unsubscribe_url"] in m["headers"]["List-Unsubscribe"]
         assert not ANY_TOKEN.search(m["html"] + m["text"])
+
+
+class _EchoingKeyHandler(BaseHTTPRequestHandler):
+    """An API that refuses every call and quotes the credentials it was sent back in its reply."""
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"message": f"bad key {self.headers.get('Authorization')!r}"}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_that_echoes_the_api_key_never_gets_it_printed(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EchoingKeyHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = make_config(tmp_path, delivery={"backend": "http", "http": {
+            "provider": "generic", "url": f"http://127.0.0.1:{server.server_port}/send",
+            "api_key_env": "TEST_MAIL_API_KEY", "timeout": 5}})
+        factory = MessageFactory(rendered_issue(), config, list_name="default")
+        with make_backend(config) as backend:
+            try:
+                results = backend.send(factory, [factory.recipient(s) for s in people(1)])
+                said = " ".join(f"{r} {getattr(r, 'reply', '')}" for r in results)
+            except ConfigError as err:
+                said = str(err)
+        assert "bad key" in said and API_KEY not in said and "[redacted]" in said
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -51,9 +53,35 @@ def custom_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k not in _FIELDS}
 
 
+_CREDENTIAL_HEADERS = ("Authorization", "X-Postmark-Server-Token", "X-Api-Key")
+
+
 def reply_text(response: requests.Response) -> str:
-    """Return the start of a reply body on one line, for messages."""
-    return " ".join(response.text[:300].split())
+    """Return the start of a reply body on one line, for messages, with any credential the request
+    carried (an API key a server echoes back) replaced by [redacted]: secrets are never printed."""
+    text = " ".join(response.text[:300].split())
+    for secret in _credentials(response.request):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _credentials(request: requests.PreparedRequest | None) -> list[str]:
+    """Return the secrets in request's credential headers (a Basic password decoded), longest first."""
+    found: list[str] = []
+    for name in _CREDENTIAL_HEADERS:
+        value = (request.headers.get(name, "") if request is not None else "").strip()
+        scheme, _, credential = value.partition(" ")
+        if scheme.lower() == "basic" and credential:
+            try:
+                user_pass = base64.b64decode(credential, validate=True).decode("utf-8", "replace")
+            except ValueError:
+                user_pass = ""
+            found += [credential, user_pass.partition(":")[2]]
+        elif scheme.lower() == "bearer" and credential:
+            found.append(credential)
+        elif value:
+            found.append(value)
+    return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
 
 
 @dataclass
