@@ -231,3 +231,19 @@ def test_a_wrong_imap_password_is_one_error_line(tmp_path, imap_server, monkeypa
     result = cli_runner(tmp_path)("bounces", "fetch", code=1)
     assert result.output.startswith(f"error: IMAP server 127.0.0.1:{port} refused us ('bounces')")
     assert "wrong" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_smtp_sends_each_message_from_its_verp_address_and_a_bounce_to_it_finds_the_message(tmp_path):
+    from mail_servers import SMTPTestServer
+
+    template = "bounces+{token}@example.org"
+    with SMTPTestServer() as server:
+        config, rows, box = _sent(tmp_path, n=3, bounces={"return_path": template},
+                                  delivery={"backend": "smtp", "smtp": server.smtp_config()})
+        by_rcpt = {m.rcpt_tos[0]: m.mail_from for m in server.messages}
+    expected = {r["email"]: f"bounces+{token(r['subscriber_id'], r['message_id'])}@example.org" for r in rows}
+    assert by_rcpt == expected                              # RFC 5321 MAIL FROM: where bounces go
+    row = rows[1]
+    deliver_to_maildir(box, dsn(row["email"], original_message_id=None, to=by_rcpt[row["email"]]), "1.dsn")
+    cli_runner(tmp_path)("bounces", "fetch")
+    assert [status_of(config, r["email"]) for r in rows] == ["active", "bounced", "active"]

@@ -156,7 +156,8 @@ class SMTPBackend(Backend):
             if isinstance(to, DeliveryError):
                 return conn, to, False
             try:
-                refusal = open_envelope(conn, envelope(conn, self._envelope_sender(conn), to, len(message)),
+                refusal = open_envelope(conn, envelope(conn, self._envelope_sender(conn, source, recipient), to,
+                                                        len(message)),
                                         written=ahead)
                 ahead = False
                 if refusal is None:
@@ -201,7 +202,7 @@ class SMTPBackend(Backend):
             built[j] = message = source.build(batch[j])
         except NewsletterError:
             return None          # raised again, for that message, when its turn comes
-        return envelope(conn, self._envelope_sender(conn), to, len(message))
+        return envelope(conn, self._envelope_sender(conn, source, batch[j]), to, len(message))
 
     def _envelope_rcpt(self, conn: smtplib.SMTP, rcpt: str) -> str | DeliveryError:
         """Return rcpt as this connection's envelope carries it, or the row's error when it cannot."""
@@ -214,15 +215,19 @@ class SMTPBackend(Backend):
                                  "so an address with a non-ASCII local part cannot go through it", rcpt, "")
         return to
 
-    def _envelope_sender(self, conn: smtplib.SMTP) -> str:
-        """Return the MAIL FROM address for a connection; raises ConfigError when it cannot go there."""
+    def _envelope_sender(self, conn: smtplib.SMTP, source: MessageSource, recipient: Recipient) -> str:
+        """Return the MAIL FROM address of recipient's message: its VERP return path when the source
+        gives one (bounces.return_path: a bounce then names its message), else the From address.
+        Raises ConfigError when the address cannot go through this server."""
+        return_path = getattr(source, "return_path", None)
+        address = (return_path(recipient) if return_path is not None else "") or self.sender
         try:
-            sender = envelope_address(self.sender, "smtputf8" in conn.esmtp_features)
+            sender = envelope_address(address, "smtputf8" in conn.esmtp_features)
         except idna.IDNAError as err:
-            raise ConfigError(f"newsletter.sender: the domain of {self.sender} has no IDNA form ({err})") from err
+            raise ConfigError(f"newsletter.sender: the domain of {address} has no IDNA form ({err})") from err
         if sender is None:
             raise ConfigError(f"newsletter.sender: SMTP server {self.where} does not offer SMTPUTF8, "
-                              f"so the non-ASCII address {self.sender} cannot send through it")
+                              f"so the non-ASCII address {address} cannot send through it")
         return sender
 
 
