@@ -28,7 +28,7 @@ from .models import Rendered
 if TYPE_CHECKING:
     from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
-    from .migrate import UpgradeReport
+    from .db.migrate import UpgradeReport
     from .models import Delivery
     from .queue.chunks import ChunkJob
     from .queue.enqueue import QueuedSend
@@ -364,7 +364,7 @@ def upgrade_database(config: Config) -> tuple["UpgradeReport", list[str]]:
     """
     from .config import is_postgres_url
     from .db import dispose_engines, unchecked_engine, write_transaction
-    from .migrate import upgrade_to_head
+    from .db.migrate import upgrade_to_head
 
     url = config.database_url()
     engine = unchecked_engine(url)

@@ -104,7 +104,8 @@ def test_values_out_of_range_name_the_key(tmp_path: Path, text: str, message: st
 def test_range_checks_are_per_field_metadata_any_section_can_use():
     from dataclasses import dataclass
 
-    from newsletter.config import _build, bounded, positive
+    from newsletter.config.checks import bounded, positive
+    from newsletter.config.load import _build
 
     @dataclass(frozen=True)
     class NewSection:

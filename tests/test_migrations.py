@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
 from config_support import build_config
-from newsletter import migrate
+from newsletter.db import migrate
 from newsletter.cli import cli
 from newsletter.db import SCHEMA_HEAD, dispose_engines, get_engine, unchecked_engine, write_transaction
 from newsletter.errors import ConfigError

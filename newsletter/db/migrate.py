@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import create_engine, inspect, select, table, column
 from sqlalchemy.engine import Connection
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, NewsletterError
-from .inputs import check_list_name
+from ..errors import ConfigError, NewsletterError
+from ..inputs import check_list_name
 
 
 @dataclass(frozen=True)
