@@ -28,7 +28,6 @@ from .models import Rendered
 if TYPE_CHECKING:
     from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
-    from .db.migrate import UpgradeReport
     from .models import Delivery
     from .queue.chunks import ChunkJob
     from .queue.enqueue import QueuedSend
@@ -354,33 +353,6 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
         # The last chunk to end marks the issue sent when no row is open (the ledger decides).
         report.state = ledger.finish(job.issue_id, job.list_name)
     return outcome
-
-
-def upgrade_database(config: Config) -> tuple["UpgradeReport", list[str]]:
-    """Bring the database to the newest schema (`newsletter db upgrade`); a new one is created.
-
-    Returns (what Alembic did, Procrastinate's schema steps applied: PostgreSQL with [queue]
-    enabled). Raises ConfigError when the database is not one of ours or is newer than this code.
-    """
-    from .config import is_postgres_url
-    from .db import dispose_engines, unchecked_engine, write_transaction
-    from .db.migrate import upgrade_to_head
-
-    url = config.database_url()
-    engine = unchecked_engine(url)
-    try:
-        with write_transaction(engine) as conn:
-            report = upgrade_to_head(conn)
-        steps: list[str] = []
-        if is_postgres_url(url) and config.queue.enabled:
-            from .queue import schema
-
-            with write_transaction(engine) as conn:
-                steps = schema.upgrade(conn)
-    finally:
-        engine.dispose()
-    dispose_engines()           # engines opened before the upgrade checked the old schema
-    return report, steps
 
 
 def send_test(config: Config, issue_id: str, address: str, *, list_name: str | None = None) -> "Delivery":

@@ -153,7 +153,7 @@ def test_two_processes_opening_a_new_database_at_once(tmp_path):
 
 @pytest.mark.postgres
 def test_an_unversioned_postgresql_database_is_adopted(pg_url, tmp_path):
-    from newsletter.pipeline import upgrade_database
+    from newsletter.queue.schema import upgrade_database
     from store_support import write_csv
 
     config = build_config(tmp_path, database={"url": pg_url})

@@ -9,7 +9,7 @@ import click
 
 from ..db import get_engine
 from ..errors import ConfigError
-from ..pipeline import upgrade_database
+from ..queue.schema import upgrade_database
 from ..queue.app import require_queue
 from ..queue.progress import live_workers, queue_counts
 from .common import AppContext, pass_app, say

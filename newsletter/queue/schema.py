@@ -16,7 +16,9 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 
-from ..db import write_transaction
+from ..config import Config, is_postgres_url
+from ..db import dispose_engines, unchecked_engine, write_transaction
+from ..db.migrate import UpgradeReport, upgrade_to_head
 from ..errors import QueueError
 
 log = logging.getLogger(__name__)
@@ -124,3 +126,25 @@ def ensure(engine: Engine) -> None:
         raise QueueError(f"the send queue's schema is Procrastinate {'.'.join(map(str, version))}, the "
                          f"installed package is newer: run `newsletter db upgrade`")
     _checked.add(key)
+
+
+def upgrade_database(config: Config) -> tuple[UpgradeReport, list[str]]:
+    """Bring the database to the newest schema (`newsletter db upgrade`); a new one is created.
+
+    Returns (what Alembic did, Procrastinate's schema steps applied: PostgreSQL with [queue]
+    enabled). Raises ConfigError when the database is not one of ours or is newer than this code.
+    """
+
+    url = config.database_url()
+    engine = unchecked_engine(url)
+    try:
+        with write_transaction(engine) as conn:
+            report = upgrade_to_head(conn)
+        steps: list[str] = []
+        if is_postgres_url(url) and config.queue.enabled:
+            with write_transaction(engine) as conn:
+                steps = upgrade(conn)
+    finally:
+        engine.dispose()
+    dispose_engines()           # engines opened before the upgrade checked the old schema
+    return report, steps
