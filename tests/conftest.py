@@ -43,13 +43,8 @@ def _pg_admin(base: str):
                            password=url.password, dbname=url.database, autocommit=True)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path) -> str:
-    """Yield a fresh database URL: a SQLite file in tmp_path, or a private PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state' / 'newsletter.db'}"
-        dispose_engines()
-        return
+def _private_pg_schema():
+    """Yield the URL of a new PostgreSQL schema, dropped afterwards (skip without the server)."""
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(f"{PG_ENV} is not set")
@@ -62,6 +57,16 @@ def db_url(request, tmp_path) -> str:
         dispose_engines()
         with _pg_admin(base) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """Yield a fresh database URL: a SQLite file in tmp_path, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state' / 'newsletter.db'}"
+        dispose_engines()
+        return
+    yield from _private_pg_schema()
 
 
 @pytest.fixture
@@ -88,15 +93,4 @@ def project(tmp_path):
 @pytest.fixture
 def pg_url():
     """Yield the URL of a private PostgreSQL schema (skipped without NEWSLETTER_TEST_POSTGRES_URL)."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set")
-    schema = f"nl_test_{secrets.token_hex(6)}"
-    with _pg_admin(base) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield _pg_schema_url(base, schema)
-    finally:
-        dispose_engines()
-        with _pg_admin(base) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield from _private_pg_schema()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from ..backends.base import Backend
 from ..errors import DeliveryError
@@ -81,23 +81,9 @@ def deliver(report: SendReport, ledger: Ledger, backend: Backend, factory: Messa
     report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     ledger.plan(issue_id, list_name)
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown)
-    journal = Journal(folder)
-    clean = False
-    try:
-        loop = SendLoop(ledger=ledger, backend=backend, source=factory,
-                        factory_recipient=factory.recipient_for, delivery=delivery,
-                        issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-                        total=report.to_send, progress=progress, halt=halt, journal=journal)
-        try:
-            loop.run()
-        finally:
-            for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "unknown",
-                         "retries", "paused"):
-                setattr(report, name, getattr(loop.tally, name))
-        clean = True
-    finally:
-        # Kept while any row may still be "sending" (a database error): the next run reads it.
-        journal.close(remove=clean)
+    _run(report, folder, ledger=ledger, backend=backend, source=factory, factory_recipient=factory.recipient_for,
+         delivery=delivery, issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
+         total=report.to_send, progress=progress, halt=halt)
     report.state = ledger.finish(issue_id, list_name)
     return report
 
@@ -120,23 +106,30 @@ def deliver_chunk(report: SendReport, ledger: Ledger, backend: Backend, factory:
     recovered = ledger.recover_range(issue_id, list_name, rows, settled, run_id)
     report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown, rows=rows)
+    _run(report, folder, ledger=ledger, backend=backend, source=factory, factory_recipient=factory.recipient_for,
+         delivery=delivery, issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
+         total=report.to_send, halt=halt, rows=rows, limiter=limiter)
+    return report
+
+
+def _run(report: SendReport, folder: Path, **loop: Any) -> None:
+    """Run a SendLoop (loop: its arguments) journaling in folder; copy its tally into report.
+
+    The journal is removed after a run that ended cleanly, and kept while any row may still be
+    "sending" (a crash, a database error): the next run reads it."""
     journal = Journal(folder)
     clean = False
     try:
-        loop = SendLoop(ledger=ledger, backend=backend, source=factory,
-                        factory_recipient=factory.recipient_for, delivery=delivery,
-                        issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-                        total=report.to_send, halt=halt, journal=journal, rows=rows, limiter=limiter)
+        send_loop = SendLoop(journal=journal, **loop)
         try:
-            loop.run()
+            send_loop.run()
         finally:
             for name in ("sent", "bounced", "deferred", "failed", "skipped", "released", "unknown",
                          "retries", "paused"):
-                setattr(report, name, getattr(loop.tally, name))
+                setattr(report, name, getattr(send_loop.tally, name))
         clean = True
     finally:
         journal.close(remove=clean)
-    return report
 
 
 def finish_report(report: SendReport, ledger: Ledger, started: float) -> SendReport:
