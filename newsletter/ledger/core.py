@@ -2,156 +2,37 @@
 
 from __future__ import annotations
 
-import json
-import json.scanner
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import chain
-from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     DateTime,
     Integer,
-    Text,
     bindparam,
     func,
     insert,
     literal,
     select,
-    type_coerce,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
 
-from .db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
-from .errors import SubscriberError
-from .models import DeliveryState, IssueState, ReplyClass, Subscriber, SubscriberStatus, SuppressionSource
-from .subscribers import suppression
+from ..db import as_utc, deliveries, issues, subscribers, utcnow, write_transaction
+from ..errors import SubscriberError
+from ..models import DeliveryState, IssueState, SubscriberStatus
 
-log = logging.getLogger(__name__)
+from .recovery import Recovery
+from .rows import (OPEN_STATES, RECORD_SLICE, STATES, Claimed, Outcome, _bind, _claimable, _fields,
+                   _FIELDS_RAW, _status, _suppress_bounced, _tuple_new)
 
+log = logging.getLogger("newsletter.ledger")
 _D, _S, _I = deliveries, subscribers, issues
 
-# pending: never attempted; sending: claimed, its message may be on the wire; deferred: a
-# temporary failure, tried again by the next run; unknown: was "sending" when a run died, so it
-# may or may not have arrived (resent only on request); skipped: no longer subscribed at send time.
-STATES = tuple(DeliveryState)
-# An issue is not finished while any of these remain.
-OPEN_STATES = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED)
-# The reply column holds "[class] the server's reply": the models.ReplyClass the backend read
-# the reply as, then its text (format_reply / parse_reply).
-_CLASSED = re.compile(r"\[([a-z]+)\] ?")
-# Rows per recording UPDATE (6 parameters each: under SQLite's 32,766 and PostgreSQL's 65,535).
-# The send loop records whole tasks, so its few statement sizes stay in the driver's cache.
-RECORD_SLICE = 5000
 
-
-# Claimed and Outcome are made once per recipient per send: a tuple costs a third of a frozen
-# dataclass, so Claimed carries the subscriber's columns rather than a Subscriber of its own.
-class Claimed(NamedTuple):
-    """A ledger row claimed for sending: the row id and the subscriber to personalise for."""
-
-    row_id: int
-    subscriber_id: int | None
-    email: str                    # the address frozen in the ledger row
-    name: str
-    fields: dict[str, Any]
-    status: str                   # the subscriber's status ("active" for every claimed row)
-    list: str
-
-    @property
-    def subscriber(self) -> Subscriber:
-        """Return the row's subscriber as a Subscriber."""
-        return Subscriber(self.email, self.name, self.list, self.status, self.fields, self.subscriber_id)
-
-
-class Outcome(NamedTuple):
-    """The result to record for one row: a final or deferred state and what the server said."""
-
-    # The field order matters: record() sends each Outcome as a VALUES row as it stands.
-    row_id: int
-    status: str                   # sent | deferred | bounced | failed | unknown | pending
-    message_id: str = ""
-    provider_id: str = ""
-    reply: str = ""
-    subscriber_id: int | None = None     # set for bounced rows: the subscriber is suppressed too
-
-
-class Recovered(NamedTuple):
-    """What became of the rows a dead run left "sending"."""
-
-    unknown: int = 0          # may have been delivered: resent only on request
-    sent: int = 0             # the run's journal shows them delivered
-    pending: int = 0          # never handed over (or refused): sent again normally
-
-
-_tuple_new = tuple.__new__
-_status = attrgetter("status")
-
-
-def format_reply(reply_class: ReplyClass | str, reply: str) -> str:
-    """Return the reply column's value for a reply read as reply_class: "[recipient] 550 5.1.1 ..."."""
-    return f"[{reply_class}] {reply}"
-
-
-def parse_reply(stored: str) -> tuple[ReplyClass | None, str]:
-    """Return (reply class, reply text) of a stored reply; the class is None for replies stored
-    without one (earlier releases, rows the ledger itself annotated)."""
-    m = _CLASSED.match(stored)
-    if m and m.group(1) in ReplyClass._value2member_map_:
-        return ReplyClass(m.group(1)), stored[m.end():]
-    return None, stored
-
-# The stored JSON as the driver gives it (text on SQLite, already decoded by psycopg), read by
-# _fields: SQLAlchemy's JSON type would call json.loads per row through two Python layers.
-_FIELDS_RAW = type_coerce(_S.c.fields, Text)
-_scan_json = json.scanner.make_scanner(json.JSONDecoder())     # the C scanner json.loads ends in
-
-
-def _fields(raw: Any) -> Any:
-    """Return a subscriber's custom fields from the stored JSON ({} for none)."""
-    if not raw or type(raw) is not str:
-        return raw or {}
-    try:
-        value, end = _scan_json(raw, 0)
-    except StopIteration:
-        end = -1
-    # Surrounding blanks go through json.loads, as does bad JSON (its error says where).
-    return (value if end == len(raw) else json.loads(raw)) or {}
-
-
-def _bind(column: Any, dialect: Any) -> Any:
-    """Return the function that turns a Python value into what the driver stores for column."""
-    return column.type.bind_processor(dialect) or (lambda value: value)
-
-
-def _claimable(retry_unknown: bool) -> tuple[str, ...]:
-    """Return the row states a run may claim."""
-    return ((DeliveryState.PENDING, DeliveryState.DEFERRED, DeliveryState.UNKNOWN) if retry_unknown
-            else (DeliveryState.PENDING, DeliveryState.DEFERRED))
-
-
-def _suppress_bounced(conn: Connection, bounced: list[Outcome]) -> None:
-    """Mark the still-active subscribers of bounced rows bounced, with the reply on the suppression list."""
-    ids = [o.subscriber_id for o in bounced]
-    active = set(conn.execute(select(_S.c.id).where(_S.c.id.in_(ids), _S.c.status == SubscriberStatus.ACTIVE))
-                 .scalars())
-    if not active:
-        return
-    now = utcnow()
-    conn.execute(update(_S).where(_S.c.id.in_(sorted(active))).values(status=SubscriberStatus.BOUNCED, updated_at=now))
-    issue_of = dict(conn.execute(select(_D.c.id, _D.c.issue_id).where(_D.c.id.in_([o.row_id for o in bounced]))).all())
-    for o in bounced:
-        if o.subscriber_id in active:
-            active.discard(o.subscriber_id)
-            suppression.suppress(conn, [o.subscriber_id], SubscriberStatus.BOUNCED, SuppressionSource.REPLY,
-                                 o.reply, issue_of.get(o.row_id), now)
-
-
-class Ledger:
+class Ledger(Recovery):
     """Reads and writes the deliveries and issues tables; every method is one short transaction."""
 
     def __init__(self, engine: Engine):
@@ -194,67 +75,6 @@ class Ledger:
         """Return how many ledger rows (issue_id, list_name) has."""
         return int(conn.execute(select(func.count()).select_from(_D).where(
             _D.c.issue_id == issue_id, _D.c.list == list_name)).scalar_one())
-
-    def recover(self, issue_id: str, settled: Mapping[int, tuple[str, str]] | None = None,
-                run_id: str = "", *, list_name: str | None = None,
-                rows: tuple[int, int] | None = None) -> Recovered:
-        """Settle the rows a run that died left "sending"; return how many became what.
-
-        settled maps subscriber ids to the last event the journal of run run_id noted for them
-        (delivery/journal.py): "S" (with the Message-ID) → sent, "W" (handed over, no result) →
-        unknown, "N" or absent (never handed over, or refused) → pending. It speaks only for the
-        rows that run claimed; every other "sending" row (no journal, another run's, another
-        host's) may have been delivered, so it becomes unknown. list_name and rows (an inclusive
-        range of row ids: a queue chunk, whose one runner calls this with its lock held) narrow
-        it to those rows: other chunks' rows may be on the wire right now.
-        """
-        unknown: list[int] = []
-        sent: list[dict[str, Any]] = []
-        pending: list[int] = []
-        with write_transaction(self.engine) as conn:
-            query = select(_D.c.id, _D.c.subscriber_id, _D.c.provider_id).where(
-                _D.c.issue_id == issue_id, _D.c.status == DeliveryState.SENDING)
-            if list_name is not None:
-                query = query.where(_D.c.list == list_name)
-            if rows is not None:
-                query = query.where(_D.c.id.between(*rows))
-            for row_id, sid, claimed_by in conn.execute(query).all():
-                known = settled is not None and run_id and claimed_by == run_id
-                kind, message_id = settled.get(sid, ("N", "")) if known else ("W", "")
-                if kind == "S":
-                    sent.append({"b_id": row_id, "b_mid": message_id})
-                elif kind == "W":
-                    unknown.append(row_id)
-                else:
-                    pending.append(row_id)
-            now = utcnow()
-            for i in range(0, len(unknown), RECORD_SLICE):
-                conn.execute(update(_D).where(_D.c.id.in_(unknown[i:i + RECORD_SLICE])).values(
-                    status=DeliveryState.UNKNOWN, updated_at=now, provider_id="",
-                    reply="in flight when an earlier run stopped: may or may not have arrived"))
-            for i in range(0, len(pending), RECORD_SLICE):
-                # Claimed but never handed over: as if never claimed (the claim's attempt undone).
-                conn.execute(update(_D).where(_D.c.id.in_(pending[i:i + RECORD_SLICE])).values(
-                    status=DeliveryState.PENDING, updated_at=now, provider_id="",
-                    attempts=_D.c.attempts - 1))
-            if sent:
-                conn.execute(update(_D).where(_D.c.id == bindparam("b_id")).values(
-                    status=DeliveryState.SENT, message_id=bindparam("b_mid"), updated_at=now, provider_id="",
-                    reply=format_reply(ReplyClass.DELIVERED, "delivered before an earlier run stopped "
-                                       "(from its journal)")), sent)
-        if unknown:
-            log.warning("issue %s: %d messages were in flight when an earlier run stopped (now unknown)",
-                        issue_id, len(unknown))
-        if sent or pending:
-            log.info("issue %s: of the rows an earlier run left in flight, %d were delivered and %d "
-                     "never handed over (sent again)", issue_id, len(sent), len(pending))
-        return Recovered(len(unknown), len(sent), len(pending))
-
-    def recover_range(self, issue_id: str, list_name: str, rows: tuple[int, int],
-                      settled: Mapping[int, tuple[str, str]] | None = None, run_id: str = "") -> Recovered:
-        """recover() for one queue chunk: the rows of (issue_id, list_name) with ids in the inclusive
-        range rows. Only the chunk's one runner may call it (its lock held)."""
-        return self.recover(issue_id, settled, run_id, list_name=list_name, rows=rows)
 
     def _select(self, issue_id: str, list_name: str, after_id: int, limit: int, retry_unknown: bool,
                 until_id: int | None = None):
