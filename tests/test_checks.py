@@ -52,6 +52,14 @@ def test_clean_twelve_item_issue_has_no_warnings(rendered, issue):
     assert check_rendered(rendered, issue) == []
 
 
+@pytest.mark.parametrize("value, warned", [("2025-03-03", False), ("next Tuesday", True),
+                                           ("2025-13-01", True), ("", False)])
+def test_an_issue_date_that_is_not_iso_is_named(issue, config, value, warned):
+    odd = dataclasses.replace(issue, date=value)
+    warnings = check_rendered(render_issue(odd, config, nonce=NONCE), odd)
+    assert any("date" in w and "shown as written" in w for w in warnings) is warned
+
+
 def test_item_without_summary_is_named(issue, config):
     bad = with_item(issue, 4, summary="  ")
     warnings = check_rendered(render_issue(bad, config, nonce=NONCE), bad)

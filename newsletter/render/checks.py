@@ -4,6 +4,7 @@ lines, never raise."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ _CONTEXT = 30
 def check_rendered(rendered: Rendered, issue: Issue) -> list[str]:
     """Return the pre-send warnings for an issue's render (tokens of rendered.nonce are expected),
     including what the render itself dropped or could not evaluate (rendered.warnings)."""
-    warnings = list(rendered.warnings) + _size(rendered.html)
+    warnings = list(rendered.warnings) + _size(rendered.html) + _issue_date(issue.date)
     for number, item in enumerate(issue.items, start=1):
         warnings += _item(number, item)
     doc = _parse(rendered.html)
@@ -50,6 +51,17 @@ def check_rendered(rendered: Rendered, issue: Issue) -> list[str]:
         warnings += _markers(part, body)
         warnings += _tokens(part, body, rendered.nonce)
     return warnings
+
+
+def _issue_date(value: str) -> list[str]:
+    """Warn about an issue date that is not ISO 8601 (YYYY-MM-DD): the render shows it as written."""
+    if not value:
+        return []
+    try:
+        date.fromisoformat(value[:10])
+    except ValueError:
+        return [f"issue: date {value!r} is not a date (YYYY-MM-DD); it is shown as written"]
+    return []
 
 
 def check_personalised(html: str, text: str) -> list[str]:
