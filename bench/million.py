@@ -22,23 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_support import PG_DEFAULT, SECRET_ENV, scratch_database, write_queue_config
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 DRIVER = "import sys; from newsletter.cli import main; main(sys.argv[1:])"
-SECRET_ENV = "BENCH_SECRET"
 DB = "nl_bench_million"
-
-
-def admin(pg: str, sql: str) -> None:
-    """Run sql on the server's postgres database (autocommit)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(pg)
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                         dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)
 
 
 def child(work: Path, *args: str, stop_after: float | None = None) -> tuple[float, float, str]:
@@ -66,8 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--worker-seconds", type=float, default=60.0)
-    parser.add_argument("--pg", default=os.environ.get("NEWSLETTER_TEST_POSTGRES_URL",
-                                                       "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--pg", default=os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", PG_DEFAULT))
     args = parser.parse_args()
     if not os.path.exists(SINK):
         raise SystemExit("smtp-sink not found: apt-get install postfix (the daemon need not run)")
@@ -77,33 +66,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="newsletter-bench-million-"))
     os.environ[SECRET_ENV] = "bench-secret-0123456789abcdef"
     port = free_port()
-    url = f"{args.pg.rsplit('/', 1)[0]}/{DB}"
-    (work / "config.toml").write_text(f"""
-[newsletter]
-name = "Bench Weekly"
-sender = "Bench Weekly <news@example.org>"
-base_url = "https://news.example.org"
-[signing]
-secret_env = "{SECRET_ENV}"
-[database]
-url = "{url}"
-[queue]
-enabled = true
-chunk_size = 1000
-[delivery]
-backend = "smtp"
-concurrency = 4
-[delivery.smtp]
-host = "127.0.0.1"
-port = {port}
-connections = 4
-""", encoding="utf-8")
     with open(work / "subscribers.csv", "w", encoding="utf-8") as f:
         f.write("email,name,city\n")
         for i in range(n):
             f.write(f"reader{i}@example.org,Reader {i},Town {i % 97}\n")
-    admin(args.pg, f"DROP DATABASE IF EXISTS {DB}")
-    admin(args.pg, f"CREATE DATABASE {DB}")
+    try:
+        with scratch_database(args.pg, DB) as url:
+            write_queue_config(work, url, port, queue="chunk_size = 1000")
+            send_rss, worker_rss = measure(work, n, port, args.worker_seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{n:,} subscribers: peak RSS of send (plan + enqueue) {send_rss:.0f} MB, "
+          f"of a worker {worker_rss:.0f} MB")
+
+
+def measure(work: Path, n: int, port: int, worker_seconds: float) -> tuple[float, float]:
+    """Run import, send, a worker (for worker_seconds) and status in work against smtp-sink on
+    port; print a line each; return the peak RSS in MB of send and of the worker."""
     sink = subprocess.Popen([SINK, "-u", "nobody", f"127.0.0.1:{port}", "256"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -119,9 +98,9 @@ connections = 4
         send_secs, send_rss, out = child(work, "send", "m1")
         print(f"send m1 (plan {n:,} ledger rows, enqueue their chunks, one transaction): {send_secs:.1f} s, "
               f"peak RSS {send_rss:.0f} MB [{next(l for l in out.splitlines() if 'queued' in l)}]", flush=True)
-        secs, worker_rss, out = child(work, "worker", "--concurrency", "2", stop_after=args.worker_seconds)
+        secs, worker_rss, out = child(work, "worker", "--concurrency", "2", stop_after=worker_seconds)
         chunks = out.count(": done:")
-        print(f"one worker (2 chunks at a time) for {args.worker_seconds:.0f} s: {chunks} chunks done, "
+        print(f"one worker (2 chunks at a time) for {worker_seconds:.0f} s: {chunks} chunks done, "
               f"peak RSS {worker_rss:.0f} MB", flush=True)
         secs, rss, out = child(work, "status", "m1")
         sent = next(line.split()[1] for line in out.splitlines() if line.startswith("sent "))
@@ -129,10 +108,7 @@ connections = 4
     finally:
         sink.kill()
         sink.wait()
-        admin(args.pg, f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{n:,} subscribers: peak RSS of send (plan + enqueue) {send_rss:.0f} MB, "
-          f"of a worker {worker_rss:.0f} MB")
+    return send_rss, worker_rss
 
 
 if __name__ == "__main__":

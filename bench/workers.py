@@ -25,9 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_support import PG_DEFAULT, SECRET_ENV, scratch_database, write_queue_config
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-SECRET_ENV = "BENCH_SECRET"
 DRIVER = "import sys; from newsletter.cli import main; main(sys.argv[1:])"
 
 
@@ -53,107 +54,23 @@ def serve(port: int, delay: float, log: str) -> None:
     out.close()
 
 
-def admin(pg: str, sql: str) -> None:
-    """Run sql on the server's postgres database (autocommit)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(pg)
-    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                         dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def write_config(folder: Path, url: str, port: int) -> Path:
-    """Write the benchmark's config.toml."""
-    path = folder / "config.toml"
-    path.write_text(f"""
-[newsletter]
-name = "Bench Weekly"
-sender = "Bench Weekly <news@example.org>"
-base_url = "https://news.example.org"
-[signing]
-secret_env = "{SECRET_ENV}"
-[database]
-url = "{url}"
-[queue]
-enabled = true
-chunk_size = 200                     # 4 tasks of 50 messages: one per connection
-concurrency = 1
-heartbeat_seconds = 1.0
-stalled_seconds = 5.0
-[delivery]
-backend = "smtp"
-concurrency = 4
-[delivery.smtp]
-host = "127.0.0.1"
-port = {port}
-connections = 4
-timeout = 30
-""", encoding="utf-8")
-    return path
-
-
 def run(counts: list[int], n: int, delay: float, pg: str) -> None:
     """Run the benchmark for each worker count; print one line each and the speed-up last."""
     from mail_servers import free_port
-    from newsletter.config import load_config
-    from newsletter.db import dispose_engines, get_engine
-    from newsletter.ledger import Ledger
-    from newsletter.pipeline import send_issue
-    from newsletter.queue.enqueue import open_chunks
-    from newsletter.queue.progress import live_workers
-    from newsletter.subscribers.store import SubscriberStore
-    from store_support import write_csv, write_issue
+    from newsletter.db import dispose_engines
 
     os.environ[SECRET_ENV] = "bench-secret-0123456789abcdef"
     work = Path(tempfile.mkdtemp(prefix="newsletter-bench-workers-"))
-    db = "nl_bench_workers"
-    base = pg.rsplit("/", 1)[0]
-    admin(pg, f"DROP DATABASE IF EXISTS {db}")
-    admin(pg, f"CREATE DATABASE {db}")
     port = free_port()
     relay_log = work / "relay.log"
-    relay = subprocess.Popen([sys.executable, __file__, "serve", str(port), str(delay), str(relay_log)])
-    rates: dict[int, float] = {}
-    try:
-        config_file = write_config(work, f"{base}/{db}", port)
-        config = load_config(config_file)
-        engine = get_engine(config)
-        SubscriberStore(engine).import_csv(write_csv(work / "list.csv", n), "default")
-        for k in counts:
-            write_issue(config, f"b{k}")
-            procs = [subprocess.Popen([sys.executable, "-c", DRIVER, "--config", str(config_file), "worker"],
-                                      cwd=work, stdout=open(work / f"w{k}-{i}.log", "wb"),
-                                      stderr=subprocess.STDOUT) for i in range(k)]
-            try:
-                end = time.monotonic() + 60
-                while len(live_workers(engine, 5)) < k:
-                    if time.monotonic() > end:
-                        raise SystemExit(f"{k} workers did not start; see {work}")
-                    time.sleep(0.1)
-                started = time.monotonic()
-                send_issue(config, f"b{k}")
-                while open_chunks(engine, f"b{k}"):
-                    time.sleep(0.05)
-                elapsed = time.monotonic() - started
-            finally:
-                for p in procs:
-                    p.send_signal(signal.SIGTERM)
-                for p in procs:
-                    p.wait(60)
-            sent = Ledger(engine).counts(f"b{k}")["sent"]
-            if sent != n:
-                raise SystemExit(f"{k} workers: {sent} of {n} sent; see {work}")
-            rates[k] = sent / elapsed
-            print(f"{k} worker(s) x 4 connections, relay answering in {delay * 1000:.0f} ms: {n:,} messages "
-                  f"in {elapsed:.1f} s, {rates[k]:,.0f} messages/s", flush=True)
-        dispose_engines()
-    finally:
-        relay.send_signal(signal.SIGTERM)
-        relay.wait(30)
-        dispose_engines()
-        admin(pg, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    with scratch_database(pg, "nl_bench_workers") as url:
+        relay = subprocess.Popen([sys.executable, __file__, "serve", str(port), str(delay), str(relay_log)])
+        try:
+            rates = measure(work, url, port, counts, n, delay)
+        finally:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(30)
+            dispose_engines()
     ids = collections.Counter(relay_log.read_text().split())
     duplicates = sum(c - 1 for c in ids.values() if c > 1)
     if duplicates or len(ids) != n * len(counts):
@@ -165,13 +82,64 @@ def run(counts: list[int], n: int, delay: float, pg: str) -> None:
     print(f"speed-up from {lo} to {hi} workers: {rates[hi] / rates[lo]:.2f}x")
 
 
+def measure(work: Path, url: str, port: int, counts: list[int], n: int, delay: float) -> dict[int, float]:
+    """Import n subscribers into the database at url, then send an issue with each count of workers
+    to the relay on port; print a line each; return {workers: messages per second}."""
+    from newsletter.config import load_config
+    from newsletter.db import dispose_engines, get_engine
+    from newsletter.ledger import Ledger
+    from newsletter.pipeline import send_issue
+    from newsletter.queue.enqueue import open_chunks
+    from newsletter.queue.progress import live_workers
+    from newsletter.subscribers.store import SubscriberStore
+    from store_support import write_csv, write_issue
+
+    rates: dict[int, float] = {}
+    config_file = write_queue_config(work, url, port, smtp="timeout = 30", queue="""\
+chunk_size = 200                     # 4 tasks of 50 messages: one per connection
+concurrency = 1
+heartbeat_seconds = 1.0
+stalled_seconds = 5.0""")
+    config = load_config(config_file)
+    engine = get_engine(config)
+    SubscriberStore(engine).import_csv(write_csv(work / "list.csv", n), "default")
+    for k in counts:
+        write_issue(config, f"b{k}")
+        procs = [subprocess.Popen([sys.executable, "-c", DRIVER, "--config", str(config_file), "worker"],
+                                  cwd=work, stdout=open(work / f"w{k}-{i}.log", "wb"),
+                                  stderr=subprocess.STDOUT) for i in range(k)]
+        try:
+            end = time.monotonic() + 60
+            while len(live_workers(engine, 5)) < k:
+                if time.monotonic() > end:
+                    raise SystemExit(f"{k} workers did not start; see {work}")
+                time.sleep(0.1)
+            started = time.monotonic()
+            send_issue(config, f"b{k}")
+            while open_chunks(engine, f"b{k}"):
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            for p in procs:
+                p.wait(60)
+        sent = Ledger(engine).counts(f"b{k}")["sent"]
+        if sent != n:
+            raise SystemExit(f"{k} workers: {sent} of {n} sent; see {work}")
+        rates[k] = sent / elapsed
+        print(f"{k} worker(s) x 4 connections, relay answering in {delay * 1000:.0f} ms: {n:,} messages "
+              f"in {elapsed:.1f} s, {rates[k]:,.0f} messages/s", flush=True)
+    dispose_engines()
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=4000)
     parser.add_argument("--delay", type=float, default=0.05, help="seconds the relay takes per message")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--pg", default=os.environ.get("NEWSLETTER_TEST_POSTGRES_URL",
-                                                       "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+    parser.add_argument("--pg", default=os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", PG_DEFAULT),
                         help="a PostgreSQL URL on the server to use (a database is created there)")
     args = parser.parse_args()
     run(args.workers, args.subscribers, args.delay, args.pg)

@@ -4,14 +4,13 @@ site with a feed, an editor account, and a logged-in Flask test client."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from compose_support import ARTICLES, Site, rss_item
 from config_support import NEWSLETTER, build_config
 from newsletter.workspace.accounts import Accounts
 from newsletter.config import Config
@@ -19,7 +18,6 @@ from newsletter.db import get_engine
 
 SECRET = "web-tests-secret-key-0123456789abcdef"
 EDITOR, PASSWORD = "editor", "correct horse battery"
-ARTICLES = Path(__file__).resolve().parent.parent / "articles"    # the project's sample pages
 PAGES = {"/a1": "cubesat-aurora.html", "/a2": "library-passkeys.html", "/a3": "street-trees-heat.html",
          "/a4": "walk-after-dinner.html"}
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,43 +53,12 @@ def logged_in(client, name: str = EDITOR, password: str = PASSWORD):
     return client
 
 
-class _Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True
-    feed = b""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path in PAGES:
-            body, ctype = (ARTICLES / PAGES[self.path]).read_bytes(), "text/html; charset=utf-8"
-        elif self.path == "/feed.xml":
-            body, ctype = self.feed, "application/rss+xml"
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @contextmanager
 def article_site() -> Iterator[str]:
     """Serve the sample articles at /a1../a4 and an RSS feed of /a4 at /feed.xml; yield the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    base = f"http://127.0.0.1:{server.server_port}"
-    now = datetime.now(timezone.utc)
-    _Handler.feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title>'
-                     f"<link>{base}/</link><description>d</description>"
-                     f"<item><title>Feed story</title><link>{base}/a4</link>"
-                     f"<pubDate>{format_datetime(now - timedelta(hours=3))}</pubDate></item>"
-                     f"</channel></rss>").encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        server.server_close()
+    with Site() as site:
+        for path, name in PAGES.items():
+            site.file(path, ARTICLES / name)
+        hours_ago = format_datetime(datetime.now(timezone.utc) - timedelta(hours=3))
+        site.feed("/feed.xml", [rss_item(f"{site.base}/a4", "Feed story", hours_ago)])
+        yield site.base

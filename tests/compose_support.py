@@ -68,6 +68,11 @@ class Site:
         self.routes[path] = (html.encode("utf-8"), "text/html; charset=utf-8")
         return self.base + path
 
+    def file(self, path: str, file: Path) -> str:
+        """Serve the HTML file at path; return its URL."""
+        self.routes[path] = (file.read_bytes(), "text/html; charset=utf-8")
+        return self.base + path
+
     def feed(self, path: str, items: list[str], language: str = "") -> str:
         """Serve an RSS 2.0 feed of the given <item> elements at path; return its URL."""
         lang = f"<language>{language}</language>" if language else ""

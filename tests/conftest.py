@@ -1,5 +1,6 @@
 """Shared pytest setup and fixtures: every test runs in its own folder, off the user's config and
-the network; `db_url` gives a fresh SQLite file or a private PostgreSQL schema.
+the network; `db_url` gives a fresh SQLite file or a private PostgreSQL schema; `smtp` a real SMTP
+server, `client` the web app of a module's `config`, `browser` Debian's chromium.
 
 Markers: `postgres` (the PostgreSQL half of `db_url`, and `pg_url`: a private schema; skipped
 unless NEWSLETTER_TEST_POSTGRES_URL names a server) and `browser` (drives Debian's chromium through Playwright).
@@ -88,6 +89,38 @@ def project(tmp_path):
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture
+def browser():
+    """Yield a Playwright Browser: Debian's chromium (browser_support.CHROMIUM), closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def smtp():
+    """Yield a real SMTP server (mail_servers.SMTPTestServer, aiosmtpd) on a free local port."""
+    from mail_servers import SMTPTestServer
+
+    with SMTPTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+def client(config):
+    """Return a Flask test client of the web app made from the test module's own `config` fixture."""
+    from newsletter.web import create_app
+
+    return create_app(config).test_client()
 
 
 @pytest.fixture

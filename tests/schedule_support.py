@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from newsletter.config import Config
 from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
 from newsletter.db import get_engine
+import compose_support
 from config_support import build_config, smtp_delivery
 from newsletter.subscribers.store import SubscriberStore
 
@@ -118,63 +117,27 @@ class Daemon:
 
 # -- a local site with a feed ------------------------------------------------------------------
 
-class Site:
-    """A local HTTP server with an RSS feed (/feed.xml) and article pages (/a/<name>.html)."""
+class Site(compose_support.Site):
+    """A local HTTP server with an RSS feed (/feed.xml) of the entries published and the scaffold's
+    article pages (/a/<name>.html)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.entries: list[tuple[str, str, datetime]] = []     # (page name, title, published)
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True      # or every response waits ~40 ms
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                owner.requests.append(self.path)
-                body, ctype = owner.page(self.path)
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", ctype)
-                data = body or b"not found"
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        for file in SCAFFOLD_ARTICLES.glob("*.html"):
+            self.file(f"/a/{file.name}", file)
+        self._write_feed()
 
     def publish(self, name: str, title: str, published: datetime) -> str:
         """Add an entry for the scaffold article name (e.g. cubesat-aurora); return its URL."""
         self.entries.append((name, title, published))
+        self._write_feed()
         return f"{self.base}/a/{name}.html"
 
-    def page(self, path: str) -> tuple[bytes | None, str]:
-        """Return (body, content type) for path."""
-        if path == "/feed.xml":
-            items = "".join(
-                f"<item><title>{title}</title><link>{self.base}/a/{name}.html</link>"
-                f"<guid>{self.base}/a/{name}.html</guid><pubDate>{format_datetime(when)}</pubDate></item>"
-                for name, title, when in self.entries)
-            rss = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Site</title>'
-                   f"<link>{self.base}/</link><description>news</description>{items}</channel></rss>")
-            return rss.encode("utf-8"), "application/rss+xml"
-        if path.startswith("/a/") and path.endswith(".html"):
-            file = SCAFFOLD_ARTICLES / path[3:]
-            if file.is_file():
-                return file.read_bytes(), "text/html; charset=utf-8"
-        return None, "text/plain"
-
-    def __enter__(self) -> "Site":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _write_feed(self) -> None:
+        """Serve the feed of the entries so far at /feed.xml."""
+        items = []
+        for name, title, when in self.entries:
+            link = f"{self.base}/a/{name}.html"
+            items.append(compose_support.rss_item(link, title, format_datetime(when), guid=link))
+        self.feed("/feed.xml", items)

@@ -3,60 +3,30 @@
 from __future__ import annotations
 
 import email
-import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from compose_support import ARTICLES, Site, rss_item
 from newsletter.cli import cli
 
-DATA = Path(__file__).resolve().parent.parent / "articles"   # the project's sample pages
 PAGES = {"/a1": "cubesat-aurora.html", "/a2": "library-passkeys.html", "/a3": "street-trees-heat.html"}
 FORBIDDEN = ("Medical news", "Nathan Thorne", "Bristol Royal Infirmary", "Latest medical news", "•")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    disable_nagle_algorithm = True
-    feed = b""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path in PAGES:
-            body, ctype = (DATA / PAGES[self.path]).read_bytes(), "text/html; charset=utf-8"
-        elif self.path == "/feed.xml":
-            body, ctype = self.feed, "application/rss+xml"
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    base = f"http://127.0.0.1:{server.server_port}"
-    now = datetime.now(timezone.utc)
-    items = "".join(
-        f"<item><title>Story {i}</title><link>{base}{path}</link>"
-        f"<pubDate>{format_datetime(now - timedelta(days=age))}</pubDate></item>"
-        for i, (path, age) in enumerate([("/a1", 1), ("/a2", 2), ("/a3", 30)]))
-    _Handler.feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
-                     f"<link>{base}/</link><description>d</description>{items}</channel></rss>").encode()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base
-    server.shutdown()
-    server.server_close()
+    with Site() as server:
+        for path, name in PAGES.items():
+            server.file(path, ARTICLES / name)
+        now = datetime.now(timezone.utc)
+        items = [rss_item(f"{server.base}{path}", f"Story {i}", format_datetime(now - timedelta(days=age)))
+                 for i, (path, age) in enumerate([("/a1", 1), ("/a2", 2), ("/a3", 30)])]
+        server.feed("/feed.xml", items)
+        yield server.base
 
 
 def run(*args: str, ok: bool = True):

@@ -10,7 +10,8 @@ from newsletter.errors import RenderError
 from newsletter.models import Issue, Item
 from newsletter.render.checks import check_rendered
 from newsletter.render.issue import render_issue
-from newsletter.render.merge import MergeEvaluator, MergeFields
+from newsletter.render.merge import MergeFields
+from newsletter.render.merge_eval import MergeEvaluator
 
 
 def one_item_issue(**more) -> Issue:

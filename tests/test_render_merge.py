@@ -14,7 +14,7 @@ from newsletter.models import Issue, Item, Subscriber
 from newsletter.personalize.message import MessageFactory
 from newsletter.render.checks import check_fields, check_personalised, check_rendered
 from newsletter.render.issue import render_issue
-from newsletter.render.merge import MergeEvaluator
+from newsletter.render.merge_eval import MergeEvaluator
 from newsletter.render.saved import load_rendered, save_rendered
 
 GREETING = ("<p class=\"greet\">Hi {{ subscriber.name or 'there' }}{% if subscriber.city %} in "

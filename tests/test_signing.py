@@ -18,8 +18,8 @@ from itsdangerous import TimestampSigner
 from itsdangerous.signer import SigningAlgorithm
 
 from newsletter.config import config_from_dict
-from newsletter.errors import SubscriberError
-from newsletter.signing import KEY_FILE, Signer, TokenError, key_warning
+from newsletter.errors import SubscriberError, TokenError
+from newsletter.signing import KEY_FILE, Signer, key_warning
 
 KEY = b"signing-tests-key-0123456789abcdef"
 URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -168,7 +168,8 @@ def test_without_the_env_var_a_private_key_file_is_made_once(monkeypatch, tmp_pa
 
 def test_every_one_character_change_is_refused():
     """Changing any single character of a token (even the last one's unused bits) makes it invalid."""
-    from newsletter.signing import Signer, TokenError
+    from newsletter.errors import TokenError
+    from newsletter.signing import Signer
 
     signer = Signer(b"a test key that is long enough")
     token = signer.unsubscribe_token("reader@example.org", "default", subscriber_id=12)

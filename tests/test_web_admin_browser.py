@@ -14,18 +14,14 @@ from pathlib import Path
 import pytest
 
 from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, article_site
+from browser_support import NEEDS_CHROMIUM
 from mail_servers import SMTPTestServer, free_port
 from newsletter.issues import load_issue
 from newsletter.web import serve_in_thread
 from web_support import body_text, mail_to
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent / "assets" / "axe.min.js"     # axe-core 4.14 (npm), MPL-2.0
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]
+pytestmark = NEEDS_CHROMIUM
 TESTER = "tester@example.org"
 # Read at import: conftest's isolation removes NEWSLETTER_* variables before each test runs.
 ARTIFACTS = os.environ.get("NEWSLETTER_TEST_ARTIFACTS", "")
@@ -43,18 +39,6 @@ def workspace(tmp_path, monkeypatch):
         add_editor(config)
         with serve_in_thread(config, "127.0.0.1", port) as server:
             yield config, smtp, server.url, site
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

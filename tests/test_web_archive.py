@@ -46,11 +46,6 @@ def config(tmp_path, monkeypatch):
     return cfg
 
 
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
-
-
 def test_index_lists_sent_issues_newest_first(client):
     resp = client.get("/archive/")
     assert resp.status_code == 200

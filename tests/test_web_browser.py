@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,15 +12,11 @@ from newsletter.render.saved import save_rendered
 from newsletter.models import Rendered
 from newsletter.render.placeholders import new_nonce, token
 from newsletter.web import serve_in_thread
+from browser_support import NEEDS_CHROMIUM
 from mail_servers import SMTPTestServer, free_port
 from web_support import SECRET, confirm_link, mail_to, make_config, settle, status_of, store
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]
+pytestmark = NEEDS_CHROMIUM
 READER = "browser.reader@example.org"
 OTHER = "other.reader@example.org"
 
@@ -56,18 +51,6 @@ def site(tmp_path, monkeypatch):
         with serve_in_thread(config, "127.0.0.1", port) as server:
             assert server.url == f"http://127.0.0.1:{port}"
             yield config, smtp, server
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_sign_up_confirm_receive_and_unsubscribe(site, browser):

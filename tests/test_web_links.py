@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import delete
 
-from mail_servers import SMTPTestServer
 from newsletter.db import OPAQUE_LINKS_SINCE, dispose_engines, get_engine, meta, recall
 from newsletter.web import create_app
 from newsletter.web.links import legacy_link_in_window
@@ -24,20 +23,9 @@ KEY = SECRET.encode()
 
 
 @pytest.fixture
-def smtp():
-    with SMTPTestServer() as server:
-        yield server
-
-
-@pytest.fixture
 def config(tmp_path, monkeypatch, smtp):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     return make_config(tmp_path, smtp_port=smtp.port, rate_limit_per_hour=3)
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def sign_up(client, email: str, remote: str = "10.9.0.1"):

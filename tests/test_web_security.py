@@ -29,11 +29,6 @@ def config(tmp_path, monkeypatch):
     return make_config(tmp_path, smtp_port=9, rate_limit_per_hour=1000)
 
 
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
-
-
 # -- headers --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/subscribe", "/archive/", "/no-such-page", "/u/not-a-token"])

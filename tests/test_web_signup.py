@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mail_servers import HTTPMailAPIServer, SMTPTestServer
+from mail_servers import HTTPMailAPIServer
 from newsletter.web import create_app
 from web_support import (BASE_URL, SECRET, body_text, captured_logs, confirm_link, confirm_token, csrf_from,
                          mail_to, make_config, settle, status_of, store, unsubscribe_token)
@@ -15,20 +15,9 @@ NEW = "new.reader@example.org"
 
 
 @pytest.fixture
-def smtp():
-    with SMTPTestServer() as server:
-        yield server
-
-
-@pytest.fixture
 def config(tmp_path, monkeypatch, smtp):
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     return make_config(tmp_path, smtp_port=smtp.port, rate_limit_per_hour=3)
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 def sign_up(client, email: str, name: str = "", website: str = "", **environ):

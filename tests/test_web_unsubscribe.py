@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.web import create_app
 from web_support import SECRET, confirm_token, csrf_from, make_config, signer, status_of, store, unsubscribe_token
 
 ADDRESS = "reader@example.org"
@@ -17,11 +16,6 @@ def config(tmp_path, monkeypatch):
     store(cfg).add(ADDRESS, name="Reader", status="active")
     store(cfg).add("other@example.org", status="active")
     return cfg
-
-
-@pytest.fixture
-def client(config):
-    return create_app(config).test_client()
 
 
 @pytest.fixture

@@ -24,8 +24,9 @@ from ..errors import (
 )
 from ..models import Delivery, Recipient
 from .base import Backend, MessageSource
+from .generic import Provider
 from .payloads import reply_text
-from .providers import PROVIDERS, Provider
+from .providers import PROVIDERS
 
 if TYPE_CHECKING:
     from ..config import Config

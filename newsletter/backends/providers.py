@@ -1,4 +1,6 @@
-"""The shapes of the HTTP mail APIs: how a batch becomes a request and a reply becomes results."""
+"""The HTTP mail APIs by name (PROVIDERS), and the shapes of the two that take one body with
+per-recipient variables: Mailgun and SendGrid. The base shape is in generic.py, Postmark's in
+postmark.py."""
 
 from __future__ import annotations
 
@@ -11,163 +13,15 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from ..errors import AmbiguousDelivery, ConfigError, DeliveryError
-from ..models import Delivery, Recipient, ReplyClass
+from ..models import Delivery, Recipient
 from .base import MessageSource
-from .payloads import (
-    Refusal,
-    bodies,
-    custom_headers,
-    delivered,
-    json_body,
-    reply_text,
-    split_headers,
-    templated,
-)
-from .replies import error_for
+from .generic import Provider
+from .payloads import Refusal, delivered, reply_text, split_headers, templated
+from .postmark import Postmark
 from .sendgrid_json import contact, personalizations
 
 if TYPE_CHECKING:
     from ..config import HTTPSection
-
-
-class Provider:
-    """One API's shape. Subclasses set name, limit and default_url, and build requests and read replies."""
-
-    name = "generic"
-    limit = 1                     # the generic endpoint takes one message per call
-    default_url = ""
-
-    def __init__(self, cfg: "HTTPSection", api_key: str, message_stream: str = ""):
-        self.cfg, self.api_key = cfg, api_key
-        self.url = cfg.url or self.default_url
-        if not self.url:
-            raise ConfigError(f"delivery.http.url: required for provider {self.name!r}")
-        self.message_stream = message_stream
-
-    def configure(self, session: requests.Session) -> None:
-        """Put the authentication on the session."""
-        if self.api_key:
-            session.headers["Authorization"] = f"Bearer {self.api_key}"
-
-    def request(self, source: MessageSource, chunk: Sequence[Recipient]) -> dict[str, Any]:
-        """Return the keyword arguments of session.post for chunk."""
-        (recipient,) = chunk
-        headers = source.headers(recipient)
-        html, text = bodies(source, recipient)
-        extra = custom_headers(headers)
-        extra.pop("Message-ID", None)
-        if "Reply-To" in headers:
-            extra["Reply-To"] = headers["Reply-To"]
-        return json_body({"to": headers["To"], "from": headers["From"], "subject": headers["Subject"],
-                          "html": html, "text": text, "headers": extra, "message_id": recipient.message_id})
-
-    def accepted(self, response: requests.Response, chunk: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Return the results of a 2xx reply."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        provider_id = str(body.get("id") or body.get("message_id") or "") if isinstance(body, dict) else ""
-        return delivered(chunk, provider_id, f"{response.status_code} {response.reason}")
-
-    def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return how to read a 4xx reply (other than 401, 403, 404, 405, 406, 413, 415 and 429).
-
-        The generic shape's contract (README, "Delivery"): 422 refuses this one recipient for
-        good; any other 4xx is about the request, so the run stops.
-        """
-        text = reply_text(response)
-        return Refusal(text, {0: text} if response.status_code == 422 and len(chunk) == 1 else {})
-
-
-class Postmark(Provider):
-    """Postmark /email/batch: up to 500 full messages a call, one result (ErrorCode) per message."""
-
-    name, limit, default_url = "postmark", 500, "https://api.postmarkapp.com/email/batch"
-    # ErrorCode -> reply class, from Postmark's "API error codes" page. 406 "Inactive recipient":
-    # Postmark itself suppressed the address after a hard bounce or a spam complaint. 300
-    # "Invalid email request" says this message's fields are wrong, not that the address is
-    # bad: the message fails (and the run stops when every message of a call has it). Codes
-    # not listed here (400 sender signature not found, 401 not confirmed, 405 not allowed to
-    # send, 412 account pending, ...) are about the account or the sender: the run stops.
-    CLASSES = {0: ReplyClass.DELIVERED, 406: ReplyClass.RECIPIENT, 300: ReplyClass.FAILED,
-               100: ReplyClass.TRANSIENT, 429: ReplyClass.TRANSIENT}
-
-    def configure(self, session: requests.Session) -> None:
-        """Put the server token on the session."""
-        session.headers["X-Postmark-Server-Token"] = self.api_key
-        session.headers["Accept"] = "application/json"
-
-    def request(self, source: MessageSource, chunk: Sequence[Recipient]) -> dict[str, Any]:
-        """Return a JSON array with one complete message per recipient (Postmark has no merge fields)."""
-        messages = []
-        for r in chunk:
-            h = source.headers(r)
-            html, text = bodies(source, r)
-            msg = {"From": h["From"], "To": h["To"], "Subject": h["Subject"], "HtmlBody": html,
-                   "TextBody": text, "Headers": [{"Name": k, "Value": v} for k, v in custom_headers(h).items()]}
-            if "Reply-To" in h:
-                msg["ReplyTo"] = h["Reply-To"]
-            if self.message_stream:
-                msg["MessageStream"] = self.message_stream
-            messages.append(msg)
-        return json_body(messages)
-
-    def accepted(self, response: requests.Response, chunk: Sequence[Recipient]) -> list[Delivery | DeliveryError]:
-        """Return one result per message from Postmark's array of {ErrorCode, Message, MessageID, To}.
-
-        A reply with fewer results than messages (or none readable) leaves the messages it does
-        not answer ambiguous: Postmark may have sent them.
-        """
-        try:
-            items = response.json()
-        except ValueError:
-            items = None
-        items = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-        matched = _match_results(chunk, items)
-        codes = [_error_code(item) if item is not None else None for item in matched]
-        every_300 = all(code == 300 for code in codes)
-        results: list[Delivery | DeliveryError] = []
-        for r, item, code in zip(chunk, matched, codes):
-            if item is None:
-                results.append(AmbiguousDelivery(f"postmark at {self.url}: the reply to a batch of {len(chunk)} "
-                                                 f"has no result for {r.email}; it may have been sent", r.email,
-                                                 f"no result in the reply: {reply_text(response)}"))
-                continue
-            reply = f"{code} {item.get('Message', '')}".strip()
-            kind = ReplyClass.SENDER if every_300 else self.CLASSES.get(code, ReplyClass.SENDER)
-            if kind is ReplyClass.DELIVERED:
-                results.append(Delivery(r.email, r.message_id, str(item.get("MessageID", "")), reply))
-            else:
-                results.append(error_for(kind, f"postmark did not send to {r.email}: ErrorCode {reply}",
-                                         r.email, reply))
-        return results
-
-    def refusal(self, response: requests.Response, chunk: Sequence[Recipient]) -> Refusal:
-        """Return how to read Postmark's 422 to a batch call: about the request, never an address."""
-        return Refusal(reply_text(response))
-
-
-def _error_code(item: dict[str, Any]) -> int:
-    """Return a Postmark result's ErrorCode, or -1 when it has none that reads as a number."""
-    try:
-        return int(item.get("ErrorCode", -1))
-    except (TypeError, ValueError):
-        return -1
-
-
-def _match_results(chunk: Sequence[Recipient], items: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-    """Return the result for each message of chunk: by position when the counts agree, else by
-    the address in each result's To (a result whose address is not unique matches nothing)."""
-    if len(items) == len(chunk):
-        return list(items)
-    by_address: dict[str, dict[str, Any] | None] = {}
-    for item in items:
-        address = parseaddr(str(item.get("To", "")))[1].lower()
-        by_address[address] = None if address in by_address else item
-    wanted = [r.email.lower() for r in chunk]
-    unique = {a for a in wanted if wanted.count(a) == 1}
-    return [by_address.get(a) if a in unique else None for a in wanted]
 
 
 class Mailgun(Provider):

@@ -5,8 +5,8 @@ Every backend turns each reply into one models.ReplyClass and the DeliveryError 
 (the codes of IANA's "SMTP Enhanced Status Codes" registry), else by the basic code and the
 command it answered (RFC 5321 §4.2.2-4.2.3), conservatively: a reply whose meaning for the
 address is unclear never suppresses the address. HTTP APIs are read by their documented status
-and error codes (backends/providers.py). The words of a reply are never read: they differ per
-server and language, and "relay denied" must not bounce a reader.
+and error codes (backends/generic.py, postmark.py, providers.py). The words of a reply are never
+read: they differ per server and language, and "relay denied" must not bounce a reader.
 """
 
 from __future__ import annotations

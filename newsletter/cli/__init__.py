@@ -6,7 +6,7 @@ import os
 import sys
 
 # Each area keeps its commands in its own module; importing it registers them on `cli`.
-from . import bounces, compose, demo, inspect, schedule, send, status, subscribers, tokens, users, web, worker  # noqa: E402,F401
+from . import bounces, compose, demo, init, inspect, schedule, send, status, subscribers, tokens, users, web, worker  # noqa: E402,F401
 from .group import cli
 
 __all__ = ["cli", "main"]

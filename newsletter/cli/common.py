@@ -12,7 +12,9 @@ from typing import Any
 import click
 
 from ..config import Config, config_path, load_config
+from ..db import get_engine
 from ..inputs import printable
+from ..workspace.accounts import Accounts
 
 
 @dataclass
@@ -27,6 +29,10 @@ class AppContext:
         if self._config is None:
             self._config = load_config(self.config_file)
         return self._config
+
+    def accounts(self) -> Accounts:
+        """Return the web editor's accounts and API tokens in the configured database."""
+        return Accounts(get_engine(self.config))
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..workspace.accounts import Accounts
-from ..db import get_engine
 from .common import AppContext, pass_app, say
 from .group import cli
 
@@ -20,7 +18,7 @@ def tokens_group() -> None:
 @pass_app
 def create_cmd(app: AppContext, name: str) -> None:
     """Create token NAME and print it, alone, on standard output (it is not shown again)."""
-    token = Accounts(get_engine(app.config)).create_token(name)
+    token = app.accounts().create_token(name)
     click.echo(token)
     click.echo(f"API token {name!r} created; store it now, it is not shown again "
                "(send it as 'Authorization: Bearer TOKEN')", err=True)
@@ -30,7 +28,7 @@ def create_cmd(app: AppContext, name: str) -> None:
 @pass_app
 def list_cmd(app: AppContext) -> None:
     """List the tokens' names and dates (never their values)."""
-    tokens = Accounts(get_engine(app.config)).list_tokens()
+    tokens = app.accounts().list_tokens()
     for t in tokens:
         used = f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
         say(f"{t.name}\tcreated {t.created_at:%Y-%m-%d %H:%M}\t{used}")
@@ -43,5 +41,5 @@ def list_cmd(app: AppContext) -> None:
 @pass_app
 def revoke_cmd(app: AppContext, name: str) -> None:
     """Revoke token NAME: requests carrying it are refused from now on."""
-    Accounts(get_engine(app.config)).revoke_token(name)
+    app.accounts().revoke_token(name)
     say(f"API token {name} revoked")

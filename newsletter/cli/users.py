@@ -6,8 +6,6 @@ import sys
 
 import click
 
-from ..workspace.accounts import Accounts
-from ..db import get_engine
 from ..errors import AccountError
 from .common import AppContext, pass_app, say
 from .group import cli
@@ -31,7 +29,7 @@ def add_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     if not password:
         raise AccountError("no password given", name)
-    Accounts(get_engine(app.config)).add_user(name, password)
+    app.accounts().add_user(name, password)
     say(f"user {name} added; log in at {app.config.newsletter.base_url.rstrip('/')}/admin/")
 
 
@@ -39,7 +37,7 @@ def add_cmd(app: AppContext, name: str, password_stdin: bool) -> None:
 @pass_app
 def list_cmd(app: AppContext) -> None:
     """List the editors."""
-    users = Accounts(get_engine(app.config)).list_users()
+    users = app.accounts().list_users()
     for user in users:
         say(f"{user.name}\tadded {user.created_at:%Y-%m-%d %H:%M}")
     if not users:
@@ -51,5 +49,5 @@ def list_cmd(app: AppContext) -> None:
 @pass_app
 def remove_cmd(app: AppContext, name: str) -> None:
     """Remove editor NAME (their open sessions stop working)."""
-    Accounts(get_engine(app.config)).remove_user(name)
+    app.accounts().remove_user(name)
     say(f"user {name} removed")

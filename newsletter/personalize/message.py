@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .. import issues
 from ..errors import ConfigError
 from ..models import Recipient, Rendered, Subscriber
-from ..render.merge import MergeEvaluator
+from ..render.merge_eval import MergeEvaluator
 from ..render.placeholders import field_name, html_template, text_template
 from ..signing import Signer
 from . import verp

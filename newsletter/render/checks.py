@@ -14,7 +14,8 @@ from lxml import etree
 from ..config import NewsletterSection
 from ..models import Issue, Item, Rendered
 from .html import iri_to_uri
-from .merge import MERGE_PREFIX, snippet_fields
+from .merge import MERGE_PREFIX
+from .merge_eval import snippet_fields
 from .placeholders import ANY_TOKEN, STANDARD_FIELDS, Template, token
 
 MAX_HTML_BYTES = 100 * 1024         # Gmail clips a message body above about 102 KB

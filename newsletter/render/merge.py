@@ -3,57 +3,32 @@ evaluated per subscriber although the issue is rendered once.
 
 At render time each such expression or block (in a template, the issue's Markdown text or the
 subject) becomes a small Jinja snippet and an opaque token of the render's nonce; the snippets are
-saved with the render, and personalisation evaluates them per subscriber (MergeEvaluator) into
+saved with the render, and personalisation evaluates them per subscriber (merge_eval.py) into
 the values that fill the tokens, like `name` or `unsubscribe_url`. A bare `subscriber.name` stays
-a plain token (no snippet). Snippets only see `subscriber`; their output is text (HTML-escaped in
-the HTML part), so a per-subscriber block may not hold markup. An empty field counts as missing,
-so `or` and `default()` fire for a subscriber without a name.
+a plain token (no snippet). Snippets only see `subscriber` and run in a sandbox
+(merge_sandbox.py); their output is text (HTML-escaped in the HTML part), so a per-subscriber
+block may not hold markup. An empty field counts as missing, so `or` and `default()` fire for a
+subscriber without a name.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import jinja2
-from jinja2 import nodes
 from jinja2.meta import find_undeclared_variables
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from ..errors import ConfigError, RenderError
+from .merge_eval import MergeEvaluator, SubscriberView
+from .merge_sandbox import ENV, check_loops
 from .placeholders import field_name, text_template, token
 
 # field_name() never writes "__", so no subscriber column can take a merge field's name.
 MERGE_PREFIX = "merge__"
-CACHE_MAX = 4096                    # evaluations kept per snippet (most subscribers share values)
 _SIMPLE = re.compile(r"\s*subscriber\s*(?:\.\s*([a-z][a-z0-9_]*)|\[\s*(['\"])([^'\"\\]*)\2\s*\])\s*\Z")
-MAX_OUTPUT = 100_000                # characters a snippet may produce (or build) for one subscriber
-MAX_POWER_BITS = 4_096              # an integer `**` result larger than this is refused
 
 
-class _MergeSandbox(SandboxedEnvironment):
-    """The sandbox, also bounding what one operator can build: `'a' * 10**8` or `2 ** 10**8`
-    would otherwise take the whole memory (or time) of the build and of every send."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 \
-                    and right * abs(left).bit_length() > MAX_POWER_BITS:
-                raise SecurityError(f"{left} ** {right} is too large for a merge field")
-            return left ** right
-        for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
-                    and len(seq) * max(times, 0) > MAX_OUTPUT:
-                raise SecurityError(f"a merge field may build at most {MAX_OUTPUT} characters or items")
-        return left * right
-
-
-# Snippets run in a sandbox (issue text is data, not code) with lenient undefined values.
-_ENV = _MergeSandbox(undefined=jinja2.ChainableUndefined, autoescape=False,
-                     keep_trailing_newline=True)
 _SAMPLE = {"name": "Sample Reader", "email": "reader@example.com",
            "unsubscribe_url": "https://example.com/u/x", "view_url": "https://example.com/archive/x"}
 
@@ -85,9 +60,9 @@ class MergeFields:
         if field is not None:
             return token(self.nonce, field)
         try:
-            tree = _ENV.parse(source)
-            _check_loops(tree)
-            template = _ENV.from_string(tree)
+            tree = ENV.parse(source)
+            check_loops(tree)
+            template = ENV.from_string(tree)
         except jinja2.TemplateSyntaxError as err:
             raise ConfigError(f"{where}: merge field {source!r}: {err.message}") from err
         except (ValueError, RecursionError, MemoryError, OverflowError) as err:
@@ -128,7 +103,7 @@ class MergeFields:
 
     def _segments(self, text: str, where: str) -> Iterator[str]:
         """Yield text's parts, with each merge field or block replaced by its token."""
-        raw = list(_ENV.lex(text))
+        raw = list(ENV.lex(text))
         i = 0
         while i < len(raw):
             _line, kind, value = raw[i]
@@ -188,116 +163,3 @@ def _block_end(raw: list[tuple[int, str, str]], start: int, tag: str) -> int:
             i = close
         i += 1
     raise jinja2.TemplateSyntaxError(f"{{% {tag} %}} without {{% end{tag} %}}", raw[start][0])
-
-
-# -- personalisation: evaluate the saved snippets for one subscriber ---------------------------------
-
-class SubscriberView:
-    """`subscriber` inside a snippet: its fields by attribute or key; an empty field is undefined."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, str]):
-        self._values = values
-
-    def __getitem__(self, key: str) -> str:
-        value = _lookup(self._values, key)
-        if not value:
-            raise KeyError(key)
-        return value
-
-
-def _lookup(values: Mapping[str, str], key: Any) -> str:
-    """Return the value of field key ("city", or a column such as "First Name"), "" when absent."""
-    key = str(key)
-    value = values.get(key)
-    if value is None:
-        value = values.get(field_name(key))
-    return value or ""
-
-
-def _keys(tree: nodes.Template) -> tuple[str, ...] | None:
-    """Return the subscriber fields a snippet reads, or None when it uses `subscriber` otherwise."""
-    keys, covered = [], set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name == "subscriber":
-            if isinstance(node, nodes.Getattr):
-                keys.append(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                keys.append(node.arg.value)
-            else:
-                continue
-            covered.add(id(target))
-    for name in tree.find_all(nodes.Name):
-        if name.name == "subscriber" and id(name) not in covered:
-            return None
-    return tuple(dict.fromkeys(keys))
-
-
-def _check_loops(tree: nodes.Template) -> None:
-    """Refuse a loop inside a loop: each may run 100,000 times (MAX_RANGE), so nested ones would
-    hang the build and every send. Raises TemplateSyntaxError (the editor's text, shown as written)."""
-    for loop in tree.find_all(nodes.For):
-        for inner in loop.body:
-            if isinstance(inner, nodes.For) or next(inner.find_all(nodes.For), None) is not None:
-                raise jinja2.TemplateSyntaxError("a merge field may not nest one loop inside another",
-                                                 loop.lineno)
-
-
-def snippet_fields(source: str) -> tuple[str, ...]:
-    """Return the token-safe names of the subscriber fields a snippet reads ((): none or unknown)."""
-    try:
-        keys = _keys(_ENV.parse(source))
-    except jinja2.TemplateSyntaxError:
-        return ()
-    return tuple(field_name(k) for k in keys or ())
-
-
-class MergeEvaluator:
-    """Evaluates a render's snippets for one subscriber's values; results are cached by the values
-    of the fields each snippet reads, since most subscribers share them."""
-
-    def __init__(self, merge_fields: Iterable[tuple[str, str]]):
-        self._snippets = []
-        for field, source in merge_fields:
-            try:
-                tree = _ENV.parse(source)
-            except jinja2.TemplateSyntaxError as err:
-                raise ConfigError(f"merge field {source!r}: {err.message}; rebuild the issue") from err
-            template = _ENV.from_string(tree)
-            keys = _keys(tree)
-            # The values a send passes are keyed by token-safe names (see field_name).
-            fields = None if keys is None else tuple(field_name(k) for k in keys)
-            self._snippets.append((field, source, template, dict(template.globals), fields, {}))
-
-    def __bool__(self) -> bool:
-        return bool(self._snippets)
-
-    def __call__(self, values: Mapping[str, str]) -> dict[str, str]:
-        """Return {field: text} of every snippet for values (token field -> value); raises RenderError."""
-        out: dict[str, str] = {}
-        view = None
-        get = values.get
-        for field, source, template, base, fields, cache in self._snippets:
-            key = tuple(map(get, fields)) if fields is not None else tuple(sorted(values.items()))
-            text = cache.get(key)
-            if text is None:
-                if view is None:
-                    view = SubscriberView(values)
-                context = base.copy()
-                context["subscriber"] = view
-                try:
-                    # Template.render() without its per-call set-up: a third of the time.
-                    text = "".join(template.root_render_func(template.new_context(context, shared=True)))
-                except Exception as err:  # noqa: BLE001 - the editor's expression failed for this subscriber
-                    raise RenderError(f"merge field {source!r} failed for "
-                                      f"{values.get('email', 'a subscriber')}: {err}") from err
-                if len(text) > MAX_OUTPUT:
-                    raise RenderError(f"merge field {source!r} gives {len(text)} characters for "
-                                      f"{values.get('email', 'a subscriber')}: at most {MAX_OUTPUT}")
-                if len(cache) >= CACHE_MAX:
-                    cache.clear()
-                cache[key] = text
-            out[field] = text
-        return out

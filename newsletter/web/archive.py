@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from ..db import as_utc
 from ..errors import IssueError, NewsletterError
 from ..issues import archive_url, is_issue_id
-from ..render.merge import MergeEvaluator
+from ..render.merge_eval import MergeEvaluator
 from ..render.placeholders import html_template
 from ..render.saved import load_meta, load_rendered
 from .context import Services, page, services
