@@ -95,3 +95,34 @@ def article_site() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+READERS = ("ann@example.org", "bob@example.org", "cy@example.org")
+REFUSED = "nobody@example.org"          # the SMTP server refuses it: 550 5.1.1
+GONE = "gone@example.org"               # unsubscribed before the send: never planned
+
+
+def refuse_one(address: str) -> int | str:
+    """SMTP reply_for: a 550 5.1.1 with markup in its text for REFUSED (pages must escape it), 250 otherwise."""
+    return "550 5.1.1 <b>No such user</b> here" if address == REFUSED else 250
+
+
+def readers(config: Config) -> None:
+    """Subscribe READERS and REFUSED to the default list, and GONE as unsubscribed."""
+    from newsletter.subscribers.store import SubscriberStore
+
+    store = SubscriberStore(get_engine(config))
+    for address in (*READERS, REFUSED):
+        store.add(address, name=address.split("@")[0].title())
+    store.add(GONE, status="unsubscribed")
+
+
+def built_issue(config: Config, site: str, issue_id: str = "w1", title: str = "Week one") -> None:
+    """Create issue_id with the article at site/a1 and build it, as `newsletter build` does."""
+    from newsletter.issues import create_issue
+    from newsletter.pipeline import add_sources, build_issue
+
+    create_issue(config.paths.issues, issue_id, title)
+    report = add_sources(config, issue_id, [f"{site}/a1"])
+    assert not report.failed, report.failed
+    build_issue(config, issue_id)
