@@ -25,13 +25,15 @@ PAGES = {"/a1": "cubesat-aurora.html", "/a2": "library-passkeys.html", "/a3": "s
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def admin_config(root: Path, *, base_url: str, smtp_port: int = 25, feeds: list[str] = ()) -> Config:
-    """Return a Config written to root/config.toml (scheduled jobs load it), SMTP to smtp_port."""
+def admin_config(root: Path, *, base_url: str, smtp_port: int = 25, feeds: list[str] = (),
+                 **delivery: object) -> Config:
+    """Return a Config written to root/config.toml (scheduled jobs load it), SMTP to smtp_port;
+    delivery: more [delivery] keys (rate_per_second=2 makes a send last long enough to watch)."""
     return build_config(
         root, write=True,
         newsletter={**NEWSLETTER, "base_url": base_url, "language": "en-GB", "postal_address": "1 Test Street"},
         signing={"secret_env": "NEWSLETTER_SECRET_KEY"},
-        delivery={"backend": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}},
+        delivery={"backend": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}, **delivery},
         sources={"feeds": [{"url": f} for f in feeds]})
 
 

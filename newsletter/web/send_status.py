@@ -88,6 +88,8 @@ def send_status(config: Config, runner: SendRunner, issue_id: str, *, page: int 
     done = total - sum(counts[s] for s in UNDONE)
     tracked = runner.get(issue_id)
     running = any(is_running(config, runner, issue_id, name) for name in lists or [config.delivery.default_list])
+    if running and not state:
+        state = "sending"       # started here a moment ago: its thread is planning the ledger rows
     phase = ("running" if running else "finished" if state == "sent" else "stopped" if state else "not sent")
     rate = tracked.rate if tracked is not None else _ledger_rate(engine, issue_id, done)
     status = SendStatus(issue_id, state, phase, lists, counts, total, done, rate,

@@ -12,7 +12,8 @@
   function show(s) {
     field("phase").textContent = s.phase;
     field("phase").className = "badge " + (s.running ? "sending" : s.finished ? "sent" : "failed");
-    field("summary").textContent = s.done + " of " + s.total + " done" + (s.running && s.rate ? ", " + s.rate.toFixed(1) + " msg/s" : "");
+    field("summary").textContent = s.running && !s.total ? "starting…" :
+      s.done + " of " + s.total + " done" + (s.running && s.rate ? ", " + s.rate.toFixed(1) + " msg/s" : "");
     var bar = field("progress");
     bar.max = s.total || 1;
     bar.value = s.done;
