@@ -121,6 +121,8 @@ def test_api_send_and_status(setup):
     assert client.post("/api/v1/issues/w1/send", json={}, headers=auth).status_code == 400
     wrong = client.post("/api/v1/issues/w1/send", json={"confirm": "w2"}, headers=auth)
     assert wrong.status_code == 400 and wrong.json["error"]["code"] == "confirmation_mismatch"
+    nobody = client.post("/api/v1/issues/w1/send", json={"confirm": "w1", "list": "nolist"}, headers=auth)
+    assert nobody.status_code == 409 and nobody.json["error"]["code"] == "no_recipients"
     before = client.get("/api/v1/issues/w1/status", headers=auth).json
     assert before["phase"] == "not sent" and before["total"] == 0
     started = client.post("/api/v1/issues/w1/send", json={"confirm": "w1"}, headers=auth)
@@ -152,3 +154,52 @@ def test_api_refuses_a_stale_render(setup):
     assert built.status_code == 202
     _wait(app)
     assert len(smtp.messages) == 3
+
+
+@pytest.mark.postgres
+def test_api_send_hands_the_send_to_queue_workers(tmp_path, pg_url, monkeypatch):
+    """With [queue] enabled the send is queued in chunks (as `newsletter send` does) and the status
+    follows the workers; a second request while chunks are open is refused."""
+    import collections
+
+    from queue_support import SECRET as QUEUE_SECRET, SECRET_ENV, Workers, wait_for, write_config
+    from newsletter.config import load_config
+    from store_support import write_csv
+
+    monkeypatch.setenv(SECRET_ENV, QUEUE_SECRET)
+    with SMTPTestServer() as smtp, article_site() as site:
+        config = load_config(write_config(tmp_path, pg_url, smtp_port=smtp.port, queue="chunk_size = 2"))
+        SubscriberStore(get_engine(config)).import_csv(write_csv(tmp_path / "list.csv", 5), "default")
+        built_issue(config, site)
+        app = create_app(config)
+        client = app.test_client()
+        auth = {"Authorization": f"Bearer {Accounts(get_engine(config)).create_token('t')}"}
+        started = client.post("/api/v1/issues/w1/send", json={"confirm": "w1"}, headers=auth)
+        assert started.status_code == 202 and started.json["queued"] and started.json["recipients"] == 5
+        queued = client.get("/api/v1/issues/w1/status", headers=auth).json
+        assert queued["phase"] == "running" and queued["total"] == 5 and queued["done"] == 0
+        again = client.post("/api/v1/issues/w1/send", json={"confirm": "w1"}, headers=auth)
+        assert again.status_code == 409 and again.json["error"]["code"] == "send_running"
+        workers = Workers(tmp_path / "config.toml")
+        workers.start(1)
+        try:
+            wait_for(lambda: client.get("/api/v1/issues/w1/status", headers=auth).json["finished"], 60,
+                     "the workers to finish the send", workers.output)
+        finally:
+            workers.stop()
+        status = client.get("/api/v1/issues/w1/status", headers=auth).json
+        assert status["counts"]["sent"] == 5 and status["done"] == 5 and not status["running"]
+        per_address = collections.Counter(r for m in smtp.messages for r in m.rcpt_tos)
+        assert len(per_address) == 5 and set(per_address.values()) == {1}
+
+
+def test_dashboard_shows_a_running_send_and_the_editor_its_progress(setup):
+    app, config, smtp = setup
+    client = logged_in(app.test_client())
+    app.extensions["newsletter"].ledger.plan("w1", "default")      # a send started elsewhere (the CLI)
+    dash = client.get("/admin/dashboard").text
+    assert 'max="4" value="0"' in dash and "0 of 4 done" in dash
+    editor = client.get("/admin/issues/w1").text
+    assert 'data-phase="stopped"' in editor and "Resume sending" in editor
+    page = client.get("/admin/issues/w1/send").text
+    assert "Resume the send" in page and "<strong data-recipients>4</strong>" in page

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from ..config import Config
 from ..db import deliveries, get_engine, subscribers
 from ..errors import IssueError, NewsletterError, SendRefused
+from ..inputs import check_list_name
 from ..ledger import Ledger
 from ..models import DeliveryState, IssueState, SubscriberStatus
 
@@ -185,14 +186,15 @@ def start_send(config: Config, runner: SendRunner, issue_id: str, *, confirm: st
 
     With build, the issue is built first (unless its send started: the frozen render goes out).
     Returns the SendPlan as it was when the send started. Raises SendRefused (confirm does not
-    match, a send of it runs, everyone had it), StaleRender (the render is older than its
+    match, a send of it runs, everyone had it, nobody is subscribed), InputError (a bad list
+    name), StaleRender (the render is older than its
     inputs and build was not asked), IssueError (never built, another process sends it) and
     what building or enqueueing raises (RenderError, SubscriberError, QueueError, ConfigError).
     """
     from ..delivery.lock import send_lock
     from ..pipeline import check_current, rebuild_for_send, send_issue
 
-    list_name = list_name or config.delivery.default_list
+    list_name = check_list_name(list_name) if list_name else config.delivery.default_list
     if confirm.strip() != issue_id:
         raise SendRefused(f"type the issue id {issue_id!r} to confirm the send", issue_id, "confirm")
     if is_running(config, runner, issue_id, list_name):

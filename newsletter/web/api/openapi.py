@@ -61,7 +61,8 @@ SCHEMAS: dict[str, Any] = {
         "id": _STR, "what": _STR, "next_run": {"type": "string", "nullable": True}}},
     "SendRequest": {"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {
         "confirm": {"type": "string", "maxLength": 100, "description": "the issue id, typed again"},
-        "build": {"type": "boolean", "description": "build the issue first (a stale render is refused otherwise)"}}},
+        "build": {"type": "boolean", "description": "build the issue first (a stale render is refused otherwise)"},
+        "list": {"type": "string", "minLength": 1, "maxLength": 200, "description": "default: delivery.default_list"}}},
     "SendStarted": {"type": "object", "required": ["issue", "list", "recipients", "queued"], "properties": {
         "issue": _STR, "list": _STR, "recipients": {"type": "integer", "minimum": 0}, "queued": {"type": "boolean"}}},
     "Failure": {"type": "object", "required": ["email", "list", "state", "reply_class", "reply"],

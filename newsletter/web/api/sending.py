@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from ...errors import NewsletterError, SendRefused, StaleRender, SubscriberError
+from ...errors import InputError, NewsletterError, SendRefused, StaleRender, SubscriberError
 from ..admin.sending import runner
 from ..context import services
 from ..send_status import send_status
@@ -24,12 +24,14 @@ def send_issue(issue_id: str) -> Response:
     body = _validated("SendRequest")
     try:
         plan = start_send(services().config, runner(), issue_id, confirm=body["confirm"],
-                          build=bool(body.get("build", False)))
+                          build=bool(body.get("build", False)), list_name=body.get("list"))
     except SendRefused as err:
         status, code = _REFUSED.get(err.reason, (409, "not_sent"))
         return error(status, code, str(err))
     except StaleRender as err:
         return error(409, "stale_render", f"{err}; send with \"build\": true to build it first")
+    except InputError as err:
+        return error(400, "invalid_list", str(err))
     except SubscriberError as err:
         return error(409, "no_recipients", str(err))
     except NewsletterError as err:
