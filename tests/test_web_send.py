@@ -203,3 +203,21 @@ def test_dashboard_shows_a_running_send_and_the_editor_its_progress(setup):
     assert 'data-phase="stopped"' in editor and "Resume sending" in editor
     page = client.get("/admin/issues/w1/send").text
     assert "Resume the send" in page and "<strong data-recipients>4</strong>" in page
+
+
+def test_rows_of_unknown_fate_are_not_resent_from_the_web(setup):
+    from sqlalchemy import update
+
+    from newsletter.db import deliveries
+
+    app, config, smtp = setup
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {Accounts(get_engine(config)).create_token('t')}"}
+    app.extensions["newsletter"].ledger.plan("w1", "default")
+    with get_engine(config).begin() as conn:      # as a run killed while every message was in flight leaves them
+        conn.execute(update(deliveries).values(status="unknown"))
+    refused = client.post("/api/v1/issues/w1/send", json={"confirm": "w1"}, headers=auth)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "already_sent"
+    assert "--retry-unknown" in refused.json["error"]["message"] and smtp.messages == []
+    status = client.get("/api/v1/issues/w1/status", headers=auth).json
+    assert status["phase"] == "stopped" and status["failures"]["total"] == 4

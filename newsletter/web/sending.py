@@ -209,6 +209,11 @@ def start_send(config: Config, runner: SendRunner, issue_id: str, *, confirm: st
         raise SendRefused(f"list {list_name!r} has no active subscriber: nothing to send", issue_id, "empty")
     if plan.state and plan.recipients == 0:
         counts = ledger.counts(issue_id, list_name)
+        if counts["unknown"]:
+            # In flight when a run died: they may have arrived, so only the CLI resends them, on request.
+            raise SendRefused(f"nothing left to send: {counts['unknown']} messages of issue {issue_id!r} may or "
+                              f"may not have arrived (`newsletter send {issue_id} --retry-unknown` resends "
+                              "them)", issue_id, "sent")
         raise SendRefused(f"issue {issue_id!r} went to everyone on list {list_name!r} already "
                           f"({counts['sent']} sent): nothing to send", issue_id, "sent")
     if config.queue.enabled:
