@@ -221,3 +221,5 @@ def test_rows_of_unknown_fate_are_not_resent_from_the_web(setup):
     assert "--retry-unknown" in refused.json["error"]["message"] and smtp.messages == []
     status = client.get("/api/v1/issues/w1/status", headers=auth).json
     assert status["phase"] == "stopped" and status["failures"]["total"] == 4
+    page = logged_in(client).get("/admin/issues/w1/send").text
+    assert "4 messages were in flight" in page and "Type w1 to confirm" not in page
