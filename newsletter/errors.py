@@ -123,6 +123,17 @@ class EditConflict(IssueError):
         self.issue_id = issue_id
 
 
+class SendRefused(IssueError):
+    """A send asked for in the web editor or the API was not started: .reason is "confirm" (the
+    confirmation does not match), "running" (a send of the issue runs now), "sent" (everyone
+    on the list had it) or "empty" (the list has no active subscriber)."""
+
+    def __init__(self, message: str, issue_id: str, reason: str):
+        super().__init__(message)
+        self.issue_id = issue_id
+        self.reason = reason
+
+
 class SendStopped(NewsletterError):
     """A send stopped part-way because it was asked to (SIGINT/SIGTERM, the scheduler shutting
     down); what went out is recorded and the next run resumes."""

@@ -23,13 +23,15 @@ PAGES = {"/a1": "cubesat-aurora.html", "/a2": "library-passkeys.html", "/a3": "s
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def admin_config(root: Path, *, base_url: str, smtp_port: int = 25, feeds: list[str] = ()) -> Config:
-    """Return a Config written to root/config.toml (scheduled jobs load it), SMTP to smtp_port."""
+def admin_config(root: Path, *, base_url: str, smtp_port: int = 25, feeds: list[str] = (),
+                 **delivery: object) -> Config:
+    """Return a Config written to root/config.toml (scheduled jobs load it), SMTP to smtp_port;
+    delivery: more [delivery] keys (rate_per_second=2 makes a send last long enough to watch)."""
     return build_config(
         root, write=True,
         newsletter={**NEWSLETTER, "base_url": base_url, "language": "en-GB", "postal_address": "1 Test Street"},
         signing={"secret_env": "NEWSLETTER_SECRET_KEY"},
-        delivery={"backend": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}},
+        delivery={"backend": "smtp", "smtp": {"host": "127.0.0.1", "port": smtp_port, "timeout": 10}, **delivery},
         sources={"feeds": [{"url": f} for f in feeds]})
 
 
@@ -62,3 +64,34 @@ def article_site() -> Iterator[str]:
         hours_ago = format_datetime(datetime.now(timezone.utc) - timedelta(hours=3))
         site.feed("/feed.xml", [rss_item(f"{site.base}/a4", "Feed story", hours_ago)])
         yield site.base
+
+
+READERS = ("ann@example.org", "bob@example.org", "cy@example.org")
+REFUSED = "nobody@example.org"          # the SMTP server refuses it: 550 5.1.1
+GONE = "gone@example.org"               # unsubscribed before the send: never planned
+
+
+def refuse_one(address: str) -> int | str:
+    """SMTP reply_for: a 550 5.1.1 with markup in its text for REFUSED (pages must escape it), 250 otherwise."""
+    return "550 5.1.1 <b>No such user</b> here" if address == REFUSED else 250
+
+
+def readers(config: Config) -> None:
+    """Subscribe READERS and REFUSED to the default list, and GONE as unsubscribed."""
+    from newsletter.subscribers.store import SubscriberStore
+
+    store = SubscriberStore(get_engine(config))
+    for address in (*READERS, REFUSED):
+        store.add(address, name=address.split("@")[0].title())
+    store.add(GONE, status="unsubscribed")
+
+
+def built_issue(config: Config, site: str, issue_id: str = "w1", title: str = "Week one") -> None:
+    """Create issue_id with the article at site/a1 and build it, as `newsletter build` does."""
+    from newsletter.issues import create_issue
+    from newsletter.pipeline import add_sources, build_issue
+
+    create_issue(config.paths.issues, issue_id, title)
+    report = add_sources(config, issue_id, [f"{site}/a1"])
+    assert not report.failed, report.failed
+    build_issue(config, issue_id)

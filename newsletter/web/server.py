@@ -15,6 +15,7 @@ from ..config import Config
 from ..errors import ConfigError
 from .app import create_app
 from .context import EXTENSION
+from .sending import SENDS
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,17 @@ def serve(config: Config, host: str, port: int,
 
     on_ready, when given, is called with the listening URL once the socket is bound.
     """
-    server = _bind(create_app(config), config, host, port, {})
+    app = create_app(config)
+    server = _bind(app, config, host, port, {})
     url = _url(str(server.effective_host), int(server.effective_port))
     log.debug("web app listening on %s", url)     # on_ready (the CLI) tells the user
     if on_ready is not None:
         on_ready(url)
-    server.run()
+    try:
+        server.run()
+    finally:
+        # Sends started from the editor stop at their next safe point; the next send resumes them.
+        app.extensions[SENDS].stop()
 
 
 def _url(host: str, port: int) -> str:
@@ -106,6 +112,7 @@ class WebServer:
             self._thread.join(timeout)
             self._server.task_dispatcher.shutdown(timeout=timeout)
         self.app.extensions[EXTENSION].jobs.shutdown(wait=True)
+        self.app.extensions[SENDS].stop()
 
     def __enter__(self) -> "WebServer":
         return self

@@ -64,8 +64,9 @@ def index() -> Response:
 
 def init_admin(app: Flask) -> None:
     """Register the admin blueprint on app, with its body limits running before the CSRF check."""
-    from . import dashboard, editor, inbox, login, people  # noqa: F401 - register the views
+    from . import dashboard, editor, inbox, login, people, sending  # noqa: F401 - register the views
 
     app.before_request_funcs.setdefault(None, []).insert(0, _larger_bodies)
     app.register_blueprint(bp)
     app.jinja_env.globals["admin_user"] = current_user
+    sending.init_sending(app)

@@ -8,6 +8,7 @@ from ...config import Config
 from ...errors import NewsletterError
 from ...ledger import Ledger
 from ..context import services
+from ..send_status import outcomes
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class IssueRow:
     state: str            # draft | scheduled | sending | sent | invalid
     items: int
     when: str             # the scheduled time, or when it was sent
-    counts: dict[str, int]
+    counts: dict[str, int]    # sent: delivered, bounced, unsubscribed; sending: rows per ledger state
+    done: int = 0         # sending: rows dealt with, of total
+    total: int = 0
 
 
 def jobs_by_issue(config: Config) -> dict[str, object]:
@@ -66,11 +69,16 @@ def issue_rows(config: Config) -> list[IssueRow]:
         when, counts = "", {}
         if state == "scheduled" and getattr(jobs[issue_id], "next_run", None):
             when = f"{jobs[issue_id].next_run:%Y-%m-%d %H:%M %Z}"   # type: ignore[attr-defined]
-        if state in ("sending", "sent"):
+        done = total = 0
+        if state == "sending":
             counts = {k: v for k, v in ledger.counts(issue_id).items() if v}
+            total = sum(counts.values())
+            done = total - counts.get("pending", 0) - counts.get("sending", 0)
+        elif state == "sent":
+            counts = outcomes(ledger.engine, issue_id)
             if issue_id in sent:
                 when = f"{sent[issue_id]:%Y-%m-%d %H:%M}"
-        rows.append(IssueRow(issue_id, title, state, items, when, counts))
+        rows.append(IssueRow(issue_id, title, state, items, when, counts, done, total))
     return rows
 
 

@@ -80,7 +80,7 @@ def json_body() -> dict[str, Any]:
 
 def init_api(app: Flask) -> None:
     """Register the API blueprint on app (every view is exempt from the cookie CSRF check)."""
-    from . import views  # noqa: F401 - registers the routes
+    from . import sending, views  # noqa: F401 - registers the routes
     from ..security import csrf_exempt
 
     app.register_blueprint(bp)

@@ -59,6 +59,25 @@ SCHEMAS: dict[str, Any] = {
                         "properties": {"at": {"type": "string", "maxLength": 40}}},
     "Job": {"type": "object", "required": ["id", "what", "next_run"], "properties": {
         "id": _STR, "what": _STR, "next_run": {"type": "string", "nullable": True}}},
+    "SendRequest": {"type": "object", "required": ["confirm"], "additionalProperties": False, "properties": {
+        "confirm": {"type": "string", "maxLength": 100, "description": "the issue id, typed again"},
+        "build": {"type": "boolean", "description": "build the issue first (a stale render is refused otherwise)"},
+        "list": {"type": "string", "minLength": 1, "maxLength": 200, "description": "default: delivery.default_list"}}},
+    "SendStarted": {"type": "object", "required": ["issue", "list", "recipients", "queued"], "properties": {
+        "issue": _STR, "list": _STR, "recipients": {"type": "integer", "minimum": 0}, "queued": {"type": "boolean"}}},
+    "Failure": {"type": "object", "required": ["email", "list", "state", "reply_class", "reply"],
+                "properties": {k: _STR for k in ("email", "list", "state", "reply_class", "reply")}},
+    "SendStatus": {"type": "object", "required": ["issue_id", "state", "phase", "lists", "counts", "total", "done",
+                                                  "rate", "percent", "running", "finished", "error", "failures"],
+                   "properties": {
+        "issue_id": _STR, "state": {"type": "string", "enum": ["not sent", "sending", "sent"]},
+        "phase": {"type": "string", "enum": ["not sent", "running", "stopped", "finished"]},
+        "lists": {"type": "array", "items": _STR},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+        "total": {"type": "integer", "minimum": 0}, "done": {"type": "integer", "minimum": 0},
+        "rate": {"type": "number", "minimum": 0}, "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+        "running": {"type": "boolean"}, "finished": {"type": "boolean"}, "error": _STR,
+        "failures": _page_of("Failure")}},
     "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to"],
                   "properties": {"id": {"type": "integer"}, "url": _STR, "title": _STR, "site": _STR,
                                  "origin": _STR, "published": _STR, "added_to": _STR}},
@@ -134,6 +153,13 @@ def document(server_url: str) -> dict[str, Any]:
                        _json(_ref("Job")), body="ScheduleRequest", params=[_ISSUE], errors=_E404 + ("409",)),
             "delete": _op("unscheduleIssue", "Cancel the scheduled send", _NO_CONTENT, params=[_ISSUE],
                           errors=_E404, status="204")},
+        "/issues/{issue_id}/send": {
+            "post": _op("sendIssue", "Send the built issue now (confirmed by its id), in the background",
+                        _json(_ref("SendStarted"), "Send started"), body="SendRequest", params=[_ISSUE],
+                        errors=_E404 + ("409",), status="202")},
+        "/issues/{issue_id}/status": {
+            "get": _op("sendStatus", "A send's counts per state, progress and failures (paginated)",
+                       _json(_ref("SendStatus")), params=[_ISSUE, *_PAGING], errors=_E404)},
         "/inbox": {
             "get": _op("listInbox", "Waiting inbox candidates, newest first", _json(_page_of("Candidate")),
                        params=_PAGING),
