@@ -13,11 +13,11 @@ from admin_support import (READERS, REFUSED, SECRET, add_editor, admin_config, a
                            readers, refuse_one)
 from mail_servers import SMTPTestServer, free_port
 from newsletter.web import serve_in_thread
-from test_web_admin_browser import CHROMIUM, axe_violations, browser, log_in, screenshot, shots  # noqa: F401
+from browser_support import NEEDS_CHROMIUM
+from test_web_admin_browser import axe_violations, log_in, screenshot, shots  # noqa: F401
 from web_support import mail_to
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")]
+pytestmark = NEEDS_CHROMIUM
 
 
 @pytest.fixture
