@@ -1,7 +1,11 @@
 /* Small progressive enhancements of the editor's pages; every page works without them.
    - Tabs: the preview's 375 px / 640 px / text / checks panes become keyboard-usable tabs
      (WAI-ARIA Authoring Practices "Tabs" pattern: arrows move, Home/End jump).
-   - htmx sends the CSRF token of the page with every request it makes. */
+   - htmx sends the CSRF token of the page with every request it makes.
+   - Items can be dragged by their handle (pointer events: mouse, pen and touch); the new order
+     is saved at once through the editor's own Save (so the conflict check applies). The Up and
+     Down buttons remain the keyboard's way.
+   - "Regenerate summary" asks the server for a new blurb and puts it in the Summary field. */
 (function () {
   "use strict";
 
@@ -117,10 +121,93 @@
     });
   }
 
+  /* Renumber the items' field names to their order on the page, then save the form. */
+  function saveOrder(form, list) {
+    Array.prototype.forEach.call(list.children, function (li, pos) {
+      Array.prototype.forEach.call(li.querySelectorAll("[data-field]"), function (el) {
+        el.name = "item-" + pos + "-" + el.dataset.field;
+      });
+    });
+    var save = form.querySelector('button[name="action"][value="save"]');
+    if (form.requestSubmit) form.requestSubmit(save); else save.click();
+  }
+
+  function initSorting(form) {
+    var list = form.querySelector("ol[data-sortable]");
+    if (!list || list.children.length < 2 || !window.PointerEvent) return;
+    var help = document.getElementById("drag-help");
+    if (help) help.hidden = false;
+    Array.prototype.forEach.call(list.querySelectorAll(".drag-handle"), function (handle) {
+      handle.hidden = false;
+      handle.addEventListener("pointerdown", function (ev) {
+        if (ev.button !== 0) return;
+        ev.preventDefault();
+        var item = handle.closest("li");
+        var start = Array.prototype.indexOf.call(list.children, item);
+        handle.setPointerCapture(ev.pointerId);
+        item.classList.add("dragging");
+        document.body.classList.add("sorting");
+        function move(e) {
+          var siblings = Array.prototype.filter.call(list.children, function (li) { return li !== item; });
+          var before = null;
+          for (var k = 0; k < siblings.length; k++) {
+            var box = siblings[k].getBoundingClientRect();
+            if (e.clientY < box.top + box.height / 2) { before = siblings[k]; break; }
+          }
+          if (before !== item.nextElementSibling) list.insertBefore(item, before);
+        }
+        function end() {
+          handle.removeEventListener("pointermove", move);
+          handle.removeEventListener("pointerup", end);
+          handle.removeEventListener("pointercancel", end);
+          item.classList.remove("dragging");
+          document.body.classList.remove("sorting");
+          if (Array.prototype.indexOf.call(list.children, item) !== start) saveOrder(form, list);
+        }
+        handle.addEventListener("pointermove", move);
+        handle.addEventListener("pointerup", end);
+        handle.addEventListener("pointercancel", end);
+      });
+    });
+  }
+
+  function initBlurbs(form) {
+    if (!window.fetch || !window.FormData) return;
+    form.addEventListener("click", function (ev) {
+      var button = ev.target.closest('button[value^="blurb-"]');
+      if (!button) return;
+      ev.preventDefault();
+      var item = button.closest("li");
+      var box = button.closest(".regen");
+      var status = box.querySelector(".regen-status");
+      var name = box.querySelector("select").value;
+      var data = new FormData();
+      data.set("csrf_token", form.elements.csrf_token.value);
+      data.set("url", item.querySelector('[data-field="url"]').value);
+      data.set("summarizer", name);
+      button.disabled = true;
+      status.className = "regen-status";
+      status.textContent = "Fetching the article and summarising with " + name + "…";
+      fetch(box.dataset.blurbUrl, { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (r) { return r.json().catch(function () { return { error: "the server answered " + r.status }; }); })
+        .catch(function () { return { error: "the server could not be reached" }; })
+        .then(function (body) {
+          button.disabled = false;
+          if (body.summary) {
+            item.querySelector('[data-field="summary"]').value = body.summary;
+            status.textContent = "New summary from " + name + ": not saved yet.";
+          } else {
+            status.className = "regen-status error";
+            status.textContent = "No new summary: " + (body.error || "unknown error");
+          }
+        });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     var editor = document.getElementById("editor-form");
-    if (editor) initLinks(editor);
+    if (editor) { initLinks(editor); initSorting(editor); initBlurbs(editor); }
   });
 
   document.addEventListener("htmx:configRequest", function (ev) {
