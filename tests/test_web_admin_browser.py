@@ -153,7 +153,11 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(clipped).to_be_visible()
     expect(clipped).to_contain_text("in issue w49")        # a1 was added to the issue above
     # Dismissing swaps the row out in place (htmx, with the page's CSRF token) and is remembered.
-    page.get_by_role("button", name=f"Dismiss: {article_title}").click()
+    # htmx is our bundled copy and running: a missing or empty file fails here, not silently later.
+    assert page.evaluate("typeof htmx === 'object' && htmx.version") == "2.0.11"
+    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"
+                              and "/dismiss" in r.url and r.status == 200):
+        page.get_by_role("button", name=f"Dismiss: {article_title}").click()
     expect(clipped).to_have_count(0)
     page.reload()
     expect(page.get_by_role("link", name=article_title)).to_have_count(0)
@@ -171,6 +175,29 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     page.get_by_role("tab", name="Text").click()
     expect(page.get_by_label("Text part")).to_contain_text(EDITED)
     page.get_by_role("tab", name="375 px").click()
+
+    # A note (Markdown) and a section, then drag the last item to the top by its handle.
+    page.get_by_label("Note").nth(0).fill("Our *pick* of the week.")
+    page.get_by_label("Section", exact=True).nth(0).fill("Picks")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    issue = load_issue(config.paths.issues, "w49")
+    assert (issue.items[0].note, issue.items[0].section) == ("Our *pick* of the week.", "Picks")
+    expect(frame.locator("em", has_text="pick")).to_be_visible()       # the note's Markdown, rendered
+    before = [i.url for i in issue.items]
+    handle = page.locator("#item-3 .drag-handle")
+    expect(handle).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 4000})     # every item in view at once
+    page.evaluate("window.scrollTo(0, 0)")
+    with page.expect_navigation():          # the new order is saved through the form at once
+        handle.hover()
+        page.mouse.down()
+        box = page.locator("#item-0").bounding_box()
+        page.mouse.move(box["x"] + 40, box["y"] + 20, steps=8)
+        page.mouse.up()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    assert [i.url for i in load_issue(config.paths.issues, "w49").items] == [before[3], *before[:3]]
     screenshot(page, shots, "editor")
     page.set_viewport_size({"width": 390, "height": 900})
     page.locator(".preview-col").screenshot(path=str(shots / "editor-preview-390.png"))

@@ -144,10 +144,12 @@
         ev.preventDefault();
         var item = handle.closest("li");
         var start = Array.prototype.indexOf.call(list.children, item);
-        handle.setPointerCapture(ev.pointerId);
         item.classList.add("dragging");
         document.body.classList.add("sorting");
         function move(e) {
+          // Near the window's edge the page scrolls, so an item can travel past what is in view.
+          if (e.clientY < 48) window.scrollBy(0, -24);
+          else if (e.clientY > window.innerHeight - 48) window.scrollBy(0, 24);
           var siblings = Array.prototype.filter.call(list.children, function (li) { return li !== item; });
           var before = null;
           for (var k = 0; k < siblings.length; k++) {
@@ -157,16 +159,17 @@
           if (before !== item.nextElementSibling) list.insertBefore(item, before);
         }
         function end() {
-          handle.removeEventListener("pointermove", move);
-          handle.removeEventListener("pointerup", end);
-          handle.removeEventListener("pointercancel", end);
+          document.removeEventListener("pointermove", move);
+          document.removeEventListener("pointerup", end);
+          document.removeEventListener("pointercancel", end);
           item.classList.remove("dragging");
           document.body.classList.remove("sorting");
           if (Array.prototype.indexOf.call(list.children, item) !== start) saveOrder(form, list);
         }
-        handle.addEventListener("pointermove", move);
-        handle.addEventListener("pointerup", end);
-        handle.addEventListener("pointercancel", end);
+        // On the document, not the handle: moving the item in the page drops a pointer capture.
+        document.addEventListener("pointermove", move);
+        document.addEventListener("pointerup", end);
+        document.addEventListener("pointercancel", end);
       });
     });
   }
@@ -203,6 +206,12 @@
         });
     });
   }
+
+  /* An article image that cannot be loaded is left out rather than shown broken. */
+  document.addEventListener("error", function (ev) {
+    var el = ev.target;
+    if (el && el.tagName === "IMG" && el.classList.contains("thumb")) el.hidden = true;
+  }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
