@@ -68,9 +68,12 @@ SCHEMAS: dict[str, Any] = {
                         "properties": {"at": {"type": "string", "maxLength": 40}}},
     "Job": {"type": "object", "required": ["id", "what", "next_run"], "properties": {
         "id": _STR, "what": _STR, "next_run": {"type": "string", "nullable": True}}},
-    "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to"],
+    "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to",
+                                                 "image", "blurb", "fetch_state", "fetch_error"],
                   "properties": {"id": {"type": "integer"}, "url": _STR, "title": _STR, "site": _STR,
-                                 "origin": _STR, "published": _STR, "added_to": _STR}},
+                                 "origin": _STR, "published": _STR, "added_to": _STR, "image": _STR, "blurb": _STR,
+                                 "fetch_state": {"type": "string", "enum": ["waiting", "fetching", "fetched", "failed"]},
+                                 "fetch_error": _STR}},
     "CandidateAdd": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
         "url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000},
         "title": {"type": "string", "maxLength": 1000}}},

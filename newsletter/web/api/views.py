@@ -15,6 +15,7 @@ from ...models import Issue, Item
 from ..admin.status import issue_rows, issue_status
 from ..context import services
 from ..editing import removed_items, save_issue_edit
+from ..inbox_fetch import inbox_fetcher
 from . import bp, error, json_body
 from .openapi import SCHEMAS, document
 
@@ -200,7 +201,8 @@ def unschedule(issue_id: str) -> Response:
 
 def _candidate(c: Any) -> dict[str, Any]:
     return {"id": c.id, "url": c.url, "title": c.title, "site": c.site, "origin": c.origin,
-            "published": c.published, "added_to": c.added_to}
+            "published": c.published, "added_to": c.added_to, "image": c.image, "blurb": c.blurb,
+            "fetch_state": c.fetch_state or "waiting", "fetch_error": c.fetch_error}
 
 
 @bp.get("/inbox")
@@ -222,6 +224,7 @@ def add_candidate() -> Response:
         return error(400, "invalid_url", str(err))
     if found is None:
         return error(409, "dismissed", "that link was dismissed before; it is not offered again")
+    inbox_fetcher().kick()
     resp = jsonify(_candidate(found))
     resp.status_code = 201
     return resp
