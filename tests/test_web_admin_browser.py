@@ -133,6 +133,9 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     page.get_by_role("link", name="Inbox").click()
     page.get_by_role("button", name="Fetch feeds").click()
     expect(page.get_by_role("link", name="Feed story")).to_be_visible()
+    # The card fills in once the article is fetched in the background (htmx polls it).
+    expect(page.locator(".cand .cand-blurb")).to_be_visible(timeout=20_000)
+    expect(page.locator(".cand .fetch-state")).to_have_count(0)
     screenshot(page, shots, "inbox")
     violations += axe_violations(page)
     page.get_by_label("Issue for Feed story").select_option("w49")

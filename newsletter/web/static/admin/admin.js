@@ -214,6 +214,10 @@
   }, true);
 
   document.addEventListener("DOMContentLoaded", function () {
+    // Images that failed before this script ran.
+    Array.prototype.forEach.call(document.querySelectorAll("img.thumb"), function (img) {
+      if (img.complete && img.naturalWidth === 0) img.hidden = true;
+    });
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     var editor = document.getElementById("editor-form");
     if (editor) { initLinks(editor); initSorting(editor); initBlurbs(editor); }
