@@ -247,5 +247,30 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(other.get_by_label("Summary").first).to_have_value("The second session's words.")
     assert load_issue(config.paths.issues, "w49").items[0].summary == "The first session's words."
 
+    # Regenerate a summary with another summariser (the script fills the field; Save keeps it).
+    page.goto(f"{base}/admin/issues/w49")
+    before = "A draft blurb to be replaced."
+    page.get_by_label("Summary").nth(2).fill(before)
+    page.get_by_label("Summariser").nth(2).select_option("lead")
+    page.get_by_role("button", name=re.compile("^Regenerate: ")).nth(2).click()
+    expect(page.locator("#item-2 .regen-status")).to_have_text("New summary from lead: not saved yet.")
+    lead = page.get_by_label("Summary").nth(2).input_value()
+    assert lead and lead != before
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    assert load_issue(config.paths.issues, "w49").items[2].summary == lead
+
+    # Remove an item: it is listed under "Removed" and comes back with Restore.
+    urls = [i.url for i in load_issue(config.paths.issues, "w49").items]
+    page.get_by_role("button", name=re.compile("^Remove: ")).nth(1).click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.get_by_text("Removed (1)").click()
+    expect(page.locator("#removed")).to_contain_text(urls[1])
+    violations += axe_violations(page)
+    page.get_by_role("button", name=re.compile("^Restore: ")).click()
+    expect(page.get_by_text("Restored: ")).to_be_visible()
+    expect(page.locator("#removed")).to_have_count(0)
+    assert [i.url for i in load_issue(config.paths.issues, "w49").items] == [urls[0], *urls[2:], urls[1]]
+
     assert not violations, "\n".join(violations)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
