@@ -57,6 +57,27 @@ def test_pasted_links_are_fetched_in_the_background_and_moved_in_without_a_secon
     assert again.added_to == "w1"
 
 
+def test_the_api_reads_feeds_shows_fetched_details_and_moves_in(tmp_path, monkeypatch):
+    from newsletter.workspace.accounts import Accounts
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    with article_site() as site:
+        config = admin_config(tmp_path, base_url="http://newsletter.test", feeds=[f"{site}/feed.xml"])
+        app = create_app(config)
+        auth = {"Authorization": "Bearer " + Accounts(get_engine(config)).create_token("t")}
+        client = app.test_client()
+        client.post("/api/v1/issues", json={"id": "w1"}, headers=auth)
+        assert client.post("/api/v1/inbox/feeds", headers=auth).json == {"offered": 1, "failed": []}
+        _idle(app)
+        (story,) = client.get("/api/v1/inbox", headers=auth).json["items"]
+        assert story["fetch_state"] == "fetched" and story["blurb"] and story["title"] == "Feed story"
+    moved = client.post(f"/api/v1/inbox/{story['id']}/move", json={"issue": "w1"}, headers=auth)
+    assert moved.status_code == 200 and moved.json["added"][0]["summary"] == story["blurb"]
+    assert client.get("/api/v1/inbox", headers=auth).json["total"] == 0
+    assert client.post("/api/v1/inbox/999/move", json={"issue": "w1"}, headers=auth).status_code == 404
+    assert client.post(f"/api/v1/inbox/{story['id']}/move", json={"issue": "nope"}, headers=auth).status_code == 404
+
+
 def test_a_card_is_polled_while_its_article_is_fetched(app):
     config = app.extensions["newsletter"].config
     client = logged_in(app.test_client())

@@ -172,7 +172,7 @@ def test_schemathesis_finds_no_server_error_or_schema_break(app, auth):
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.definition.raw.get("operationId") in ("addItems", "regenerateBlurb"):
+        if operation.definition.raw.get("operationId") in ("addItems", "regenerateBlurb", "moveCandidate"):
             continue        # fetch the URLs they are given: covered above with a local site
 
         # Derandomised: the same examples every run, so CI is repeatable (widen max_examples to hunt).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import SourceError
@@ -13,6 +14,10 @@ from ..models import Item
 from ..plugins import SUMMARIZERS
 from ..workspace.issue_edit import IssueEdit, SavedEdit, save_edit
 from ..workspace.removed import forget_removed, load_removed, remember_removed
+
+if TYPE_CHECKING:
+    from ..articles.compose import AddReport
+    from ..workspace.inbox import Candidate
 
 _ITEM_KEYS = {f.name for f in dataclasses.fields(Item)}
 SOURCES = "_sources"        # kept beside a removed item's fields: where `add` fetched it from
@@ -111,3 +116,17 @@ def regenerate_blurb(config: Config, issue_id: str, url: str, summarizer: str) -
     if not blurb:
         raise SourceError(f"{url}: the {summarizer} summariser wrote nothing for this article", url)
     return blurb
+
+
+def move_candidate(config: Config, engine: object, candidate: "Candidate", issue_id: str) -> "AddReport":
+    """Append an inbox candidate to issue_id and mark it moved there (also when the issue already
+    had it); the article fetched when it arrived is used, else it is fetched now. Returns the
+    AddReport; raises IssueError for the issue file, ConfigError for the summariser."""
+    from ..pipeline import add_sources
+    from ..schedule.inbox_prefetch import append_prefetched
+    from ..workspace.inbox import Inbox
+
+    report = append_prefetched(config, issue_id, candidate) or add_sources(config, issue_id, [candidate.url])
+    if report.added or report.skipped:
+        Inbox(engine).mark_added(candidate.id, issue_id)       # type: ignore[arg-type]
+    return report

@@ -10,6 +10,7 @@ from ...errors import NewsletterError, SourceError
 from ...workspace.inbox import Inbox
 from ...issues import list_issue_ids
 from ..context import page, services
+from ..editing import move_candidate
 from ..inbox_fetch import inbox_fetcher
 from . import bp
 from .forms import pasted_links
@@ -145,10 +146,7 @@ def retry(candidate_id: int) -> Response:
 
 @bp.post("/inbox/<int:candidate_id>/move")
 def move(candidate_id: int) -> Response:
-    """Fetch, summarise and append the candidate to the chosen issue (pipeline.add_sources)."""
-    from ...pipeline import add_sources
-    from ...schedule.inbox_prefetch import append_prefetched
-
+    """Append the candidate to the chosen issue (its fetched article, else fetched now)."""
     store = inbox_store()
     candidate = store.get(candidate_id)
     if candidate is None:
@@ -158,9 +156,7 @@ def move(candidate_id: int) -> Response:
         flash("Choose an issue to add the link to (create one first).", "error")
         return redirect(url_for("admin.inbox"))
     try:
-        # The article fetched when the link arrived is appended as it is; else it is fetched now.
-        report = (append_prefetched(services().config, issue_id, candidate)
-                  or add_sources(services().config, issue_id, [candidate.url]))
+        report = move_candidate(services().config, services().engine, candidate, issue_id)
     except NewsletterError as err:
         flash(f"{candidate.url}: {err}", "error")
         return redirect(url_for("admin.inbox"))
@@ -168,8 +164,6 @@ def move(candidate_id: int) -> Response:
         flash(f"Not added: {url}: {why}", "error")
     for url, why in report.skipped:
         flash(f"Skipped: {url}: {why}", "error")
-    if report.added or report.skipped:
-        store.mark_added(candidate_id, issue_id)
     if report.added:
         flash(f"Added to issue {issue_id}: {report.added[0].title}")
     return redirect(url_for("admin.inbox"))

@@ -46,3 +46,35 @@ def blurb(issue_id: str) -> Response:
 def summarizers() -> Response:
     """Return the installed summariser plugins and the configured default."""
     return jsonify({"items": summarizer_names(), "default": services().config.summarize.summarizer})
+
+
+@bp.post("/inbox/feeds")
+def fetch_feeds() -> Response:
+    """Read the configured feeds into the inbox now; their new links are fetched in the background."""
+    from ...schedule.inbox_feeds import collect_feeds
+    from ..inbox_fetch import inbox_fetcher
+
+    offered, failed = collect_feeds(services().config, services().engine)
+    inbox_fetcher().kick()
+    return jsonify({"offered": offered, "failed": failed})
+
+
+@bp.post("/inbox/<int:candidate_id>/move")
+def move(candidate_id: int) -> Response:
+    """Append a candidate to an issue (its already fetched article when there is one)."""
+    from ...workspace.inbox import Inbox
+    from ..editing import move_candidate
+    from .views import item_json
+
+    candidate = Inbox(services().engine).get(candidate_id)
+    if candidate is None:
+        return error(404, "not_found", f"no inbox candidate {candidate_id}")
+    body = validated("Move")
+    load_or_404(body["issue"])
+    try:
+        report = move_candidate(services().config, services().engine, candidate, body["issue"])
+    except NewsletterError as err:
+        return error(409, "not_added", str(err))
+    return jsonify({"added": [item_json(i) for i in report.added],
+                    "skipped": [{"url": u, "reason": r} for u, r in report.skipped],
+                    "failed": [{"url": u, "reason": r} for u, r in report.failed]})

@@ -74,6 +74,10 @@ SCHEMAS: dict[str, Any] = {
                                  "origin": _STR, "published": _STR, "added_to": _STR, "image": _STR, "blurb": _STR,
                                  "fetch_state": {"type": "string", "enum": ["waiting", "fetching", "fetched", "failed"]},
                                  "fetch_error": _STR}},
+    "Move": {"type": "object", "required": ["issue"], "additionalProperties": False,
+             "properties": {"issue": {"type": "string", "pattern": ID_PATTERN}}},
+    "FeedsRead": {"type": "object", "required": ["offered", "failed"], "properties": {
+        "offered": {"type": "integer", "minimum": 0}, "failed": {"type": "array", "items": _STR}}},
     "CandidateAdd": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
         "url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000},
         "title": {"type": "string", "maxLength": 1000}}},
@@ -161,6 +165,13 @@ def document(server_url: str) -> dict[str, Any]:
                        params=_PAGING),
             "post": _op("addCandidate", "Put a link in the inbox", _json(_ref("Candidate"), "Added"),
                         body="CandidateAdd", errors=("400", "401", "409"), status="201")},
+        "/inbox/feeds": {
+            "post": _op("readFeeds", "Read the configured feeds into the inbox now (new links are then "
+                        "fetched in the background)", _json(_ref("FeedsRead")))},
+        "/inbox/{candidate_id}/move": {
+            "post": _op("moveCandidate", "Append a candidate to an issue (its already fetched article, else "
+                        "fetched now)", _json(_ref("AddReport")), body="Move", params=[_CAND],
+                        errors=_E404 + ("409",))},
         "/inbox/{candidate_id}": {
             "delete": _op("dismissCandidate", "Dismiss a candidate for good", _NO_CONTENT, params=[_CAND],
                           errors=_E404, status="204")},

@@ -53,7 +53,7 @@ def _page(items: list[Any], total: int, page: int, per_page: int) -> Response:
     return jsonify({"items": items, "page": page, "per_page": per_page, "total": total})
 
 
-def _item(it: Item) -> dict[str, str]:
+def item_json(it: Item) -> dict[str, str]:
     return {k: getattr(it, k) for k in ("url", "title", "summary", "note", "section", "source", "author",
                                         "date", "image", "image_alt")}
 
@@ -61,7 +61,7 @@ def _item(it: Item) -> dict[str, str]:
 def issue_json(issue: Issue) -> dict[str, Any]:
     config = services().config
     return {"id": issue.id, "title": issue.title, "date": issue.date, "intro": issue.intro,
-            "preheader": issue.preheader, "items": [_item(i) for i in issue.items],
+            "preheader": issue.preheader, "items": [item_json(i) for i in issue.items],
             "digest": file_digest(config.paths.issues, issue.id), "state": issue_status(config, issue.id),
             "removed": removed_items(config, issue.id)}
 
@@ -139,7 +139,7 @@ def add_items(issue_id: str) -> Response:
         report = add_sources(services().config, issue_id, body["urls"], section=body.get("section", ""))
     except NewsletterError as err:
         return error(400, "add_failed", str(err))
-    return jsonify({"added": [_item(i) for i in report.added],
+    return jsonify({"added": [item_json(i) for i in report.added],
                     "skipped": [{"url": u, "reason": r} for u, r in report.skipped],
                     "failed": [{"url": u, "reason": r} for u, r in report.failed]})
 
