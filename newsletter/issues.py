@@ -167,7 +167,7 @@ def list_issue_ids(issues_dir: Path) -> list[str]:
 # -- tombstones: the links the editor removed from an issue, so that `add` never brings them back --
 
 TOMBSTONES = "removed"
-_TOMBSTONE_NOTE = "removed by you: `add` skips these; delete a line to allow it again"
+TOMBSTONE_NOTE = "removed by you: `add` skips these; delete a line to allow it again"
 
 
 def load_tombstones(issues_dir: Path, issue_id: str) -> list[str]:
@@ -195,6 +195,6 @@ def save_tombstones(issues_dir: Path, issue_id: str, links: list[str]) -> None:
         array = tomlkit.array()
         array.extend(links)
         array.multiline(True)
-        array.comment(_TOMBSTONE_NOTE)
+        array.comment(TOMBSTONE_NOTE)
         doc[TOMBSTONES] = array              # top-level keys stay above the [[items]] tables
     write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))

@@ -145,6 +145,53 @@ def test_editor_saves_reorders_removes_and_refuses_a_stale_save(app, config):
     assert [i.url for i in load_issue(config.paths.issues, "w1").items] == [urls[0]]
 
 
+def test_note_section_remove_restore_and_regenerate_in_the_editor(app, config):
+    client = logged_in(app.test_client())
+    page = _create(client)
+    with article_site() as site:
+        form = _editor_form(page.text)
+        form.update(links=f"{site}/a1\n{site}/a2", action="add")
+        client.post("/admin/issues/w1", data=form)
+        page = client.get("/admin/issues/w1")
+        assert '<label for="item-0-note">Note' in page.text and '<label for="item-0-section">Section' in page.text
+        assert '<option value="lead"' in page.text and '<label for="item-0-summarizer">Summariser' in page.text
+        form = _editor_form(page.text)
+        first, second = form["item-0-url"], form["item-1-url"]
+        title = form["item-0-title"]
+        form.update({"item-1-note": "Worth *reading* twice.", "item-1-section": "Long reads", "action": "remove-0"})
+        assert client.post("/admin/issues/w1", data=form).status_code == 302
+        issue = load_issue(config.paths.issues, "w1")
+        assert [(i.url, i.note, i.section) for i in issue.items] == [(second, "Worth *reading* twice.", "Long reads")]
+        assert issue_path(config.paths.issues, "w1").read_text().count(first) == 1     # as its tombstone
+
+        # The removed item is listed (title and link) and comes back as it was.
+        page = client.get("/admin/issues/w1")
+        removed = page.text.split('id="removed"', 1)[1].split("</details>", 1)[0]
+        assert "Removed (1)" in removed and title in removed and first in removed
+        form = _editor_form(page.text)
+        form["action"] = "restore-0"
+        restored = client.post("/admin/issues/w1", data=form, follow_redirects=True)
+        assert "Restored: " in restored.text and 'id="removed"' not in restored.text
+        assert [i.url for i in load_issue(config.paths.issues, "w1").items] == [second, first]
+
+        # Regenerate: the script's JSON call, and the same button without a script.
+        token = csrf_of(restored.text)
+        lead = client.post("/admin/issues/w1/blurb", data={"csrf_token": token, "url": first, "summarizer": "lead"})
+        assert lead.status_code == 200 and lead.json["summary"]
+        bad = client.post("/admin/issues/w1/blurb", data={"csrf_token": token, "url": first, "summarizer": "nope"})
+        assert bad.status_code == 422 and "unknown summariser 'nope'" in bad.json["error"] and "\n" not in bad.json["error"]
+        form = _editor_form(restored.text)
+        form.update({"item-1-summarizer": "lead", "item-0-title": "Kept while regenerating", "action": "blurb-1"})
+        shown = client.post("/admin/issues/w1", data=form)
+    assert shown.status_code == 200 and "new summary from the lead summariser" in shown.text
+    assert _editor_form(shown.text)["item-1-summary"] == lead.json["summary"]       # shown, not yet saved
+    assert load_issue(config.paths.issues, "w1").items[0].title == "Kept while regenerating"
+    unsaved = _editor_form(shown.text)
+    unsaved["action"] = "save"
+    assert client.post("/admin/issues/w1", data=unsaved).status_code == 302
+    assert load_issue(config.paths.issues, "w1").items[1].summary == lead.json["summary"]
+
+
 def test_one_link_at_a_time_for_the_progress_list(app, config):
     client = logged_in(app.test_client())
     token = csrf_of(_create(client).text)

@@ -117,6 +117,9 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     page.get_by_role("link", name="Inbox").click()
     page.get_by_role("button", name="Fetch feeds").click()
     expect(page.get_by_role("link", name="Feed story")).to_be_visible()
+    # The card fills in once the article is fetched in the background (htmx polls it).
+    expect(page.locator(".cand .cand-blurb")).to_be_visible(timeout=20_000)
+    expect(page.locator(".cand .fetch-state")).to_have_count(0)
     screenshot(page, shots, "inbox")
     violations += axe_violations(page)
     page.get_by_label("Issue for Feed story").select_option("w49")
@@ -137,7 +140,11 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(clipped).to_be_visible()
     expect(clipped).to_contain_text("in issue w49")        # a1 was added to the issue above
     # Dismissing swaps the row out in place (htmx, with the page's CSRF token) and is remembered.
-    page.get_by_role("button", name=f"Dismiss: {article_title}").click()
+    # htmx is our bundled copy and running: a missing or empty file fails here, not silently later.
+    assert page.evaluate("typeof htmx === 'object' && htmx.version") == "2.0.11"
+    with page.expect_response(lambda r: r.request.headers.get("hx-request") == "true"
+                              and "/dismiss" in r.url and r.status == 200):
+        page.get_by_role("button", name=f"Dismiss: {article_title}").click()
     expect(clipped).to_have_count(0)
     page.reload()
     expect(page.get_by_role("link", name=article_title)).to_have_count(0)
@@ -155,6 +162,29 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     page.get_by_role("tab", name="Text").click()
     expect(page.get_by_label("Text part")).to_contain_text(EDITED)
     page.get_by_role("tab", name="375 px").click()
+
+    # A note (Markdown) and a section, then drag the last item to the top by its handle.
+    page.get_by_label("Note").nth(0).fill("Our *pick* of the week.")
+    page.get_by_label("Section", exact=True).nth(0).fill("Picks")
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    issue = load_issue(config.paths.issues, "w49")
+    assert (issue.items[0].note, issue.items[0].section) == ("Our *pick* of the week.", "Picks")
+    expect(frame.locator("em", has_text="pick")).to_be_visible()       # the note's Markdown, rendered
+    before = [i.url for i in issue.items]
+    handle = page.locator("#item-3 .drag-handle")
+    expect(handle).to_be_visible()
+    page.set_viewport_size({"width": 1280, "height": 4000})     # every item in view at once
+    page.evaluate("window.scrollTo(0, 0)")
+    with page.expect_navigation():          # the new order is saved through the form at once
+        handle.hover()
+        page.mouse.down()
+        box = page.locator("#item-0").bounding_box()
+        page.mouse.move(box["x"] + 40, box["y"] + 20, steps=8)
+        page.mouse.up()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    assert [i.url for i in load_issue(config.paths.issues, "w49").items] == [before[3], *before[:3]]
     screenshot(page, shots, "editor")
     page.set_viewport_size({"width": 390, "height": 900})
     page.locator(".preview-col").screenshot(path=str(shots / "editor-preview-390.png"))
@@ -200,6 +230,31 @@ def test_editor_workflow_in_the_browser(workspace, browser, shots):
     expect(other.get_by_role("alert")).to_contain_text("changed elsewhere")
     expect(other.get_by_label("Summary").first).to_have_value("The second session's words.")
     assert load_issue(config.paths.issues, "w49").items[0].summary == "The first session's words."
+
+    # Regenerate a summary with another summariser (the script fills the field; Save keeps it).
+    page.goto(f"{base}/admin/issues/w49")
+    before = "A draft blurb to be replaced."
+    page.get_by_label("Summary").nth(2).fill(before)
+    page.get_by_label("Summariser").nth(2).select_option("lead")
+    page.get_by_role("button", name=re.compile("^Regenerate: ")).nth(2).click()
+    expect(page.locator("#item-2 .regen-status")).to_have_text("New summary from lead: not saved yet.")
+    lead = page.get_by_label("Summary").nth(2).input_value()
+    assert lead and lead != before
+    page.get_by_role("button", name="Save").first.click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    assert load_issue(config.paths.issues, "w49").items[2].summary == lead
+
+    # Remove an item: it is listed under "Removed" and comes back with Restore.
+    urls = [i.url for i in load_issue(config.paths.issues, "w49").items]
+    page.get_by_role("button", name=re.compile("^Remove: ")).nth(1).click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    page.get_by_text("Removed (1)").click()
+    expect(page.locator("#removed")).to_contain_text(urls[1])
+    violations += axe_violations(page)
+    page.get_by_role("button", name=re.compile("^Restore: ")).click()
+    expect(page.get_by_text("Restored: ")).to_be_visible()
+    expect(page.locator("#removed")).to_have_count(0)
+    assert [i.url for i in load_issue(config.paths.issues, "w49").items] == [urls[0], *urls[2:], urls[1]]
 
     assert not violations, "\n".join(violations)
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors

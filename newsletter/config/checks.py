@@ -45,6 +45,15 @@ def checked(default: Any, check: Any) -> Any:
     return field(default=default, metadata={"check": check})
 
 
+def optional_duration(value: str) -> str:
+    """Return value when it is "" or a duration such as "30m", "6h" or "1d"; raise ValueError otherwise."""
+    from ..timeutil import parse_duration
+
+    if value.strip():
+        parse_duration(value.strip())
+    return value
+
+
 MAX_SECONDS = 86_400.0   # a day: longer timeouts and delays overflow the platform's time_t in sleep()
 
 

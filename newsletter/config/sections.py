@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..inputs import check_list_name
-from .checks import bounded, checked, host_names, optional_list_name, positive
+from .checks import bounded, checked, host_names, optional_duration, optional_list_name, positive
 
 @dataclass(frozen=True)
 class NewsletterSection:
@@ -146,6 +146,12 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True)
+class InboxSection:
+    fetch_every: str = checked("", optional_duration)        # `newsletter run` reads the feeds this often; "" = never
+    prefetch: bool = True                                  # fetch and summarise each new link in the background
+
+
+@dataclass(frozen=True)
 class WebSection:
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -227,6 +233,7 @@ class Config:
     sources: SourcesSection = field(default_factory=SourcesSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     web: WebSection = field(default_factory=WebSection)
+    inbox: InboxSection = field(default_factory=InboxSection)
     bounces: BouncesSection = field(default_factory=BouncesSection)
     webhooks: WebhooksSection = field(default_factory=WebhooksSection)
     queue: QueueSection = field(default_factory=QueueSection)

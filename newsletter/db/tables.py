@@ -172,6 +172,12 @@ inbox_candidates = Table(
     Column("published", String(40), nullable=False, default=""),
     Column("added_to", String(200), nullable=False, default=""),      # issue id once moved in
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Filled by the background fetch (fetch, extract, summarise) once the link arrives:
+    Column("image", String(2000), nullable=False, default="", server_default=""),
+    Column("blurb", Text, nullable=False, default="", server_default=""),
+    Column("fetch_state", String(20), nullable=False, default="", server_default=""),   # ""|fetching|fetched|failed
+    Column("fetch_error", String(500), nullable=False, default="", server_default=""),
+    Column("item", Text, nullable=False, default="", server_default=""),   # the issue item, JSON, to move in unfetched
 )
 
 # Links the editor dismissed: never offered again, whatever brings them back.

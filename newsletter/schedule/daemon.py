@@ -22,7 +22,7 @@ from apscheduler.triggers.date import DateTrigger
 from ..config import Config
 from ..errors import ConfigError, NewsletterError
 from ..models import JobState
-from . import jobs
+from . import inbox_feeds, jobs
 from .lease import Lease, LeaseKeeper
 from .records import (
     OPEN_JOB_STATES,
@@ -157,6 +157,7 @@ class Daemon:
         try:
             self._start_web()
             recover(self.config)
+            inbox_feeds.install(self.config)
             scheduler = make_scheduler(self.config, _Scheduler, poll=self.poll, should_stop=self._should_stop)
             scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES)
             set_active(scheduler, self.config)

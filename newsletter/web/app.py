@@ -20,6 +20,7 @@ from .errorpages import init_error_pages
 from .security import init_security
 from .admin import init_admin
 from .api import init_api
+from .inbox_fetch import init_inbox_fetch
 from .theme import make_theme
 from .validate import language, mask_address
 
@@ -77,6 +78,7 @@ def create_app(config: Config) -> Flask:
     init_hooks(app, config)         # /hooks/<provider>: bounce and complaint webhooks
     init_admin(app)             # the editors' workspace (/admin/) and its JSON API (/api/v1/)
     init_api(app)
+    init_inbox_fetch(app, config, engine)   # new inbox links are fetched in the background
 
     @app.get("/site.css")
     def site_css() -> Response:

@@ -49,6 +49,6 @@ class BackgroundJobs:
         with self._lock:
             return self._idle.wait_for(lambda: not self._pending, timeout)
 
-    def shutdown(self, wait: bool = True) -> None:
-        """Stop accepting jobs; with wait, finish the queued ones first."""
-        self._pool.shutdown(wait=wait)
+    def shutdown(self, wait: bool = True, cancel: bool = False) -> None:
+        """Stop accepting jobs; with wait, finish the running one (and, unless cancel, the queued ones)."""
+        self._pool.shutdown(wait=wait, cancel_futures=cancel)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, make_response, render_template
+from flask import Flask, Response, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,12 @@ def _render(code: int, message: str, headers: list[tuple[str, str]] | None = Non
 def _http_error(err: HTTPException) -> Response:
     """Return our page for an HTTP error raised by a view or by routing."""
     code = err.code or 500
+    if request.path.startswith("/api/") and code < 500:
+        # Routing's 404 and 405 under /api/ happen before the API's blueprint sees the request:
+        # answer them as the API answers everything, in JSON with a stable code.
+        from .api import routing_error
+
+        return routing_error(err)
     if code >= 500:
         return _server_error(err)
     return _render(code, err.description or "", err.get_headers())

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from .app import create_app
 from .context import EXTENSION
 from .sending import SENDS
+from .inbox_fetch import EXTENSION as INBOX_FETCH
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,10 @@ class WebServer:
             self._server.task_dispatcher.shutdown(timeout=timeout)
         self.app.extensions[EXTENSION].jobs.shutdown(wait=True)
         self.app.extensions[SENDS].stop()
+        fetcher = self.app.extensions.get(INBOX_FETCH)
+        if fetcher is not None:
+            # Queued inbox fetches are dropped (the next start fetches them); a running one finishes.
+            fetcher.jobs.shutdown(wait=True, cancel=True)
 
     def __enter__(self) -> "WebServer":
         return self

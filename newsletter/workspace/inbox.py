@@ -33,6 +33,11 @@ class Candidate:
     published: str
     added_to: str
     created_at: datetime
+    image: str = ""
+    blurb: str = ""
+    fetch_state: str = ""       # "" (not yet), "fetching", "fetched" or "failed"
+    fetch_error: str = ""       # one line: why the fetch failed
+    item: str = ""              # the issue item made from the fetched article (JSON), or ""
 
 
 def url_key(url: str) -> str:
@@ -108,6 +113,52 @@ class Inbox:
             conn.execute(update(inbox_candidates).where(inbox_candidates.c.id == candidate_id)
                          .values(added_to=issue_id))
 
+    def unfetched(self, limit: int = 100) -> list[Candidate]:
+        """Return waiting candidates not fetched yet (oldest first), at most limit."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(inbox_candidates).where(
+                inbox_candidates.c.added_to == "", inbox_candidates.c.fetch_state == "")
+                .order_by(inbox_candidates.c.id).limit(limit)).all()
+        return [_candidate(r) for r in rows]
+
+    def claim_fetch(self, candidate_id: int) -> bool:
+        """Mark the candidate as being fetched; False when it is gone or claimed already (another
+        thread or process fetches it)."""
+        with write_transaction(self.engine) as conn:
+            done = conn.execute(update(inbox_candidates).where(
+                inbox_candidates.c.id == candidate_id, inbox_candidates.c.fetch_state == "")
+                .values(fetch_state="fetching"))
+        return done.rowcount == 1
+
+    def record_fetch(self, candidate_id: int, *, error: str = "", title: str = "", site: str = "",
+                     published: str = "", image: str = "", blurb: str = "", item: str = "") -> None:
+        """Store what the background fetch found (fetched), or why it failed (error: failed).
+
+        A title the candidate already has (from the feed or the bookmarklet) is kept."""
+        with write_transaction(self.engine) as conn:
+            row = conn.execute(select(inbox_candidates).where(inbox_candidates.c.id == candidate_id)).first()
+            if row is None:
+                return
+            if error:
+                values = {"fetch_state": "failed", "fetch_error": error[:500]}
+            else:
+                values = {"fetch_state": "fetched", "fetch_error": "", "title": row.title or title[:1000],
+                          "site": site[:300] or row.site, "published": row.published or published[:40],
+                          "image": image[:2000], "blurb": blurb, "item": item}
+            conn.execute(update(inbox_candidates).where(inbox_candidates.c.id == candidate_id).values(**values))
+
+    def reset_interrupted(self) -> int:
+        """Make fetches a stopped process left "fetching" run again; return how many."""
+        with write_transaction(self.engine) as conn:
+            return conn.execute(update(inbox_candidates).where(inbox_candidates.c.fetch_state == "fetching")
+                                .values(fetch_state="")).rowcount
+
+    def retry_fetch(self, candidate_id: int) -> None:
+        """Let a failed (or interrupted) fetch of the candidate run again."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(inbox_candidates).where(inbox_candidates.c.id == candidate_id)
+                         .values(fetch_state="", fetch_error=""))
+
     def dismiss(self, candidate_id: int) -> bool:
         """Remove candidate candidate_id and remember its URL as dismissed; False when unknown."""
         if not 0 < candidate_id <= MAX_ID:
@@ -127,4 +178,5 @@ class Inbox:
 def _candidate(row: object) -> Candidate:
     """Return the Candidate of a database row."""
     return Candidate(row.id, row.url, row.title, row.site, row.origin, row.published,  # type: ignore[attr-defined]
-                     row.added_to, row.created_at)  # type: ignore[attr-defined]
+                     row.added_to, row.created_at, row.image, row.blurb,  # type: ignore[attr-defined]
+                     row.fetch_state, row.fetch_error, row.item)  # type: ignore[attr-defined]

@@ -16,10 +16,10 @@ from tomlkit.exceptions import TOMLKitError
 
 from ..errors import EditConflict, IssueError
 from ..files import write_atomic
-from ..issues import issue_path, load_issue
+from ..issues import TOMBSTONE_NOTE, TOMBSTONES, issue_path, load_issue
 
 ISSUE_FIELDS = ("title", "intro", "preheader")
-ITEM_FIELDS = ("title", "summary", "section", "image_alt")
+ITEM_FIELDS = ("title", "summary", "note", "section", "image_alt")
 _ALWAYS = ("url", "title", "summary")     # keys every item keeps, even empty (as `add` writes them)
 
 
@@ -48,12 +48,21 @@ def file_digest(issues_dir: Path, issue_id: str) -> str:
         raise IssueError(f"{path}: cannot read: {err}") from err
 
 
-def save_edit(issues_dir: Path, issue_id: str, edit: IssueEdit, expected_digest: str) -> str:
-    """Write edit into the issue file when it still has expected_digest; return the new digest.
+@dataclass(frozen=True)
+class SavedEdit:
+    """What save_edit wrote: the file's new digest and the items it removed (their fields)."""
 
-    Items are matched by url; an item of the file that edit does not name is removed, an item
-    edit names that the file does not have is refused. Raises EditConflict when the file changed
-    since expected_digest was taken, IssueError when the file or edit is invalid.
+    digest: str
+    removed: list[dict[str, str]]
+
+
+def save_edit(issues_dir: Path, issue_id: str, edit: IssueEdit, expected_digest: str) -> SavedEdit:
+    """Write edit into the issue file when it still has expected_digest; return what was saved.
+
+    Items are matched by url; an item of the file that edit does not name is removed, and its
+    link becomes a tombstone (`removed = [...]`, in the same write) so `add` never brings it
+    back; an item edit names that the file does not have is refused. Raises EditConflict when
+    the file changed since expected_digest was taken, IssueError when the file or edit is invalid.
     """
     path = issue_path(issues_dir, issue_id)
     data = path.read_bytes() if path.exists() else b""
@@ -83,14 +92,29 @@ def save_edit(issues_dir: Path, issue_id: str, edit: IssueEdit, expected_digest:
         table = matches.pop(0)
         _apply(table, item.values)
         ordered.append(table)
+    removed = [{k: str(v) for k, v in t.items()} for rest in by_url.values() for t in rest]  # type: ignore[attr-defined]
     if "items" in doc:
         del doc["items"]
+    _tombstone(doc, [r["url"] for r in removed if r.get("url")])
     if len(ordered):
         doc["items"] = ordered
     text = tomlkit.dumps(doc)
     write_atomic(path, text.encode("utf-8"))
     load_issue(issues_dir, issue_id)           # what we wrote must load (it always should)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return SavedEdit(hashlib.sha256(text.encode("utf-8")).hexdigest(), removed)
+
+
+def _tombstone(doc: tomlkit.TOMLDocument, links: list[str]) -> None:
+    """Add links to the document's `removed` list (set while [[items]] is out of the document, so
+    the key stays above the tables)."""
+    if not links:
+        return
+    known = [str(v) for v in doc.get(TOMBSTONES, [])]
+    array = tomlkit.array()
+    array.extend(list(dict.fromkeys(known + links)))
+    array.multiline(True)
+    array.comment(TOMBSTONE_NOTE)
+    doc[TOMBSTONES] = array
 
 
 def _apply(table: object, values: dict[str, str]) -> None:
@@ -103,4 +127,4 @@ def _apply(table: object, values: dict[str, str]) -> None:
             if key in table:                    # type: ignore[operator]
                 del table[key]                  # type: ignore[attr-defined]
             continue
-        table[key] = tomlkit.string(value, multiline=key == "summary" and bool(value))  # type: ignore[index]
+        table[key] = tomlkit.string(value, multiline=key in ("summary", "note") and bool(value))  # type: ignore[index]

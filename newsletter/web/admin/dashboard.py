@@ -8,6 +8,7 @@ from sqlalchemy import select
 from ...db import subscribers as subscribers_table
 from ...models import SubscriberStatus
 
+from ...schedule.inbox_feeds import JOB_ID as FEEDS_JOB_ID
 from ...schedule.scheduler import list_jobs
 from ...errors import NewsletterError
 from ..context import page, services
@@ -26,7 +27,8 @@ def dashboard() -> Response:
         counts = svc.subscribers.counts(name)
         lists.append((name, counts.get("active", 0), sum(counts.values())))
     try:
-        jobs = [j for j in list_jobs(config) if j.next_run is not None]
+        # The inbox's feed reading recurs all day: the editor wants the next send or digest.
+        jobs = [j for j in list_jobs(config) if j.next_run is not None and j.id != FEEDS_JOB_ID]
     except NewsletterError:
         jobs = []
     totals = {state: sum(1 for r in rows if r.state == state) for state in ("draft", "scheduled", "sent")}

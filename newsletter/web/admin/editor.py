@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Response, abort, flash, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError
-from ...workspace.issue_edit import IssueEdit, file_digest, save_edit
+from ...workspace.issue_edit import IssueEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
 from ..context import page, services
+from ..editing import regenerate_blurb, removed_items, restore_item, save_issue_edit, summarizer_names
 from . import bp, preview
 from .forms import apply_action, editor_action, issue_edit, pasted_links
 from .status import issue_status, send_job
@@ -48,10 +49,11 @@ def _editor_page(issue_id: str, status: int = 200, *, edit: IssueEdit | None = N
     try:
         issue = load_issue(config.paths.issues, issue_id)
         stored_digest = file_digest(config.paths.issues, issue_id)
+        removed = removed_items(config, issue_id)
     except NewsletterError as err:
         return page("admin/broken_issue.html", 409, issue_id=issue_id, error=str(err))
     shown = preview.current(config, issue_id)
-    items = [{"url": it.url, "title": it.title, "summary": it.summary, "section": it.section,
+    items = [{"url": it.url, "title": it.title, "summary": it.summary, "note": it.note, "section": it.section,
               "image_alt": it.image_alt, "image": it.image, "source": it.source} for it in issue.items]
     fields = {"title": issue.title, "intro": issue.intro, "preheader": issue.preheader}
     if edit is not None:        # show the editor's own text back, so nothing typed is lost
@@ -61,7 +63,8 @@ def _editor_page(issue_id: str, status: int = 200, *, edit: IssueEdit | None = N
     return page("admin/editor.html", status, issue_id=issue_id, fields=fields, items=items,
                 digest=digest or stored_digest, current_digest=stored_digest, preview=shown, conflict=conflict, results=results or [],
                 state=issue_status(config, issue_id), job=send_job(config, issue_id),
-                default_list=config.delivery.default_list)
+                default_list=config.delivery.default_list, removed=removed,
+                summarizers=summarizer_names(), default_summarizer=config.summarize.summarizer)
 
 
 @bp.get("/issues/<issue_id>")
@@ -88,13 +91,22 @@ def save(issue_id: str) -> Response:
         # "Save anyway" after a conflict: replaces the version the editor was shown, no later one.
         sent_digest = request.form.get("current_digest", "")
     try:
-        save_edit(config.paths.issues, issue_id, edit, sent_digest)
+        saved = save_issue_edit(config, issue_id, edit, sent_digest)
     except EditConflict as err:
         return _editor_page(issue_id, 409, edit=edit, digest=sent_digest, conflict=str(err))
     except NewsletterError as err:
         flash(f"Not saved: {err}", "error")
         return _editor_page(issue_id, 400, edit=edit, digest=sent_digest)
     results = []
+    if action.kind == "restore":
+        try:
+            title = restore_item(config, issue_id, request.form.get(f"removed-{action.index}-url", ""))
+        except NewsletterError as err:
+            flash(f"Not restored: {err}", "error")
+        else:
+            flash(f"Restored: {title}")
+    elif action.kind == "blurb":
+        return _with_new_blurb(issue_id, edit, saved.digest, action.index)
     if action.kind == "add":
         links = pasted_links(request.form.get("links", ""))
         if not links:
@@ -109,10 +121,45 @@ def save(issue_id: str) -> Response:
                 _mark_inbox(links, issue_id, {url for kind, url, _why in results if kind == "added"})
     preview.rebuild(config, issue_id)
     if action.kind != "add":
-        flash("Saved.")
+        if action.kind != "restore":
+            flash("Saved.")
         return redirect(url_for("admin.editor", issue_id=issue_id) + (
             f"#item-{action.index}" if action.kind in ("up", "down") else ""))
     return _editor_page(issue_id, results=results)
+
+
+def _with_new_blurb(issue_id: str, edit: IssueEdit, digest: str, index: int) -> Response:
+    """Show the editor (after its save) with item index's summary rewritten by the chosen
+    summariser; the editor reads it and saves it like any other change."""
+    config = services().config
+    preview.rebuild(config, issue_id)
+    if not 0 <= index < len(edit.items):
+        return redirect(url_for("admin.editor", issue_id=issue_id))
+    item = edit.items[index]
+    name = request.form.get(f"item-{index}-summarizer", "") or config.summarize.summarizer
+    try:
+        item.values["summary"] = regenerate_blurb(config, issue_id, item.url, name[:100])
+    except NewsletterError as err:
+        flash(f"No new summary: {err}", "error")
+        return redirect(url_for("admin.editor", issue_id=issue_id) + f"#item-{index}")
+    flash(f"Item {index + 1} has a new summary from the {name} summariser: read it, then Save.")
+    return _editor_page(issue_id, edit=edit, digest=digest)
+
+
+@bp.post("/issues/<issue_id>/blurb")
+def blurb(issue_id: str) -> Response:
+    """Return {"summary"} for the item url by the chosen summariser, or {"error": one line} (422);
+    the editor's script puts it in the item's Summary field, unsaved."""
+    _issue_or_404(issue_id)
+    config = services().config
+    name = request.form.get("summarizer", "")[:100] or config.summarize.summarizer
+    try:
+        return jsonify({"summary": regenerate_blurb(config, issue_id, request.form.get("url", "")[:2000], name),
+                        "summarizer": name})
+    except NewsletterError as err:
+        resp = jsonify({"error": str(err)})
+        resp.status_code = 422
+        return resp
 
 
 def _outcomes(links: list[str], report: object) -> list[tuple[str, str, str]]:

@@ -11,13 +11,14 @@ from ...workspace.issue_edit import ISSUE_FIELDS, ITEM_FIELDS, IssueEdit, ItemEd
 
 MAX_ITEMS = 500
 MAX_LINKS = 50
-_ACTION = re.compile(r"(save|overwrite|add|up|down|remove)(?:-(\d{1,4}))?\Z")
+_ACTION = re.compile(r"(save|overwrite|add|up|down|remove|restore|blurb)(?:-(\d{1,4}))?\Z")
 _URL = re.compile(r"https?://\S+")
 
 
 @dataclass(frozen=True)
 class EditorAction:
-    """The button the editor pressed: save, overwrite (after a conflict), add (links), or up/down/remove of item index."""
+    """The button the editor pressed: save, overwrite (after a conflict), add (links), up/down/remove
+    of item index, restore of removed link index, or blurb (regenerate the summary) of item index."""
 
     kind: str
     index: int = -1
@@ -46,9 +47,9 @@ def issue_edit(form: MultiDict[str, str]) -> IssueEdit:
 
 
 def apply_action(edit: IssueEdit, action: EditorAction) -> IssueEdit:
-    """Return edit with the item move or removal of action applied (save and add change nothing)."""
+    """Return edit with the item move or removal of action applied (other actions change nothing)."""
     items, i = list(edit.items), action.index
-    if not 0 <= i < len(items):
+    if action.kind not in ("remove", "up", "down") or not 0 <= i < len(items):
         return edit
     if action.kind == "remove":
         del items[i]

@@ -10,6 +10,8 @@ from ...errors import NewsletterError, SourceError
 from ...workspace.inbox import Inbox
 from ...issues import list_issue_ids
 from ..context import page, services
+from ..editing import move_candidate
+from ..inbox_fetch import inbox_fetcher
 from . import bp
 from .forms import pasted_links
 from .status import issue_rows
@@ -23,26 +25,13 @@ def inbox_store() -> Inbox:
 
 
 def collect_feeds() -> tuple[int, list[str]]:
-    """Read every configured feed into the inbox; return (entries offered, one line per failed feed)."""
-    from ...articles.feeds import read_feed
+    """Read every configured feed into the inbox and fetch the new links in the background;
+    return (entries offered, one line per failed feed)."""
+    from ...schedule.inbox_feeds import collect_feeds as collect
 
-    config = services().config
-    inbox, offered, failed = inbox_store(), 0, []
-    for feed in config.sources.feeds:
-        try:
-            entries = read_feed(feed.url, config.fetch, limit=config.schedule.max_items * 3)
-        except SourceError as err:
-            failed.append(f"{feed.url}: {err}")
-            continue
-        for entry in entries:
-            try:
-                site = urlsplit(entry.url).hostname or ""
-                published = entry.published.strftime("%Y-%m-%d") if entry.published else ""
-                if inbox.add(entry.url, "feed", entry.title, site, published) is not None:
-                    offered += 1
-            except SourceError:
-                continue        # a feed entry without a web address: nothing to offer
-    return offered, failed
+    found = collect(services().config, services().engine)
+    inbox_fetcher().kick()
+    return found
 
 
 def issue_marks(urls: set[str]) -> dict[str, str]:
@@ -85,10 +74,25 @@ def inbox() -> Response:
     base = request.host_url.rstrip("/")
     bookmarklet = ("javascript:location.href='" + base + url_for("admin.clip")
                    + "?url='+encodeURIComponent(location.href)+'&title='+encodeURIComponent(document.title)")
+    if any(c.fetch_state == "" for c in candidates):
+        inbox_fetcher().kick()          # links that arrived while no fetcher ran (another process)
     return page("admin/inbox.html", candidates=candidates, total=total, page_no=page_no,
                 marks=issue_marks({c.url for c in candidates}),
                 pages=max(1, -(-total // PAGE)), drafts=drafts, bookmarklet=bookmarklet,
-                feeds=len(config.sources.feeds))
+                feeds=len(config.sources.feeds), fetching_on=config.inbox.prefetch)
+
+
+@bp.get("/inbox/<int:candidate_id>/card")
+def candidate_card(candidate_id: int) -> Response:
+    """Return one candidate's card (htmx polls it while the article is fetched; 286 stops polling
+    when the candidate is gone)."""
+    candidate = inbox_store().get(candidate_id)
+    if candidate is None or candidate.added_to:
+        return Response("", 286)
+    config = services().config
+    drafts = [r.id for r in issue_rows(config) if r.state in ("draft", "scheduled")]
+    return page("admin/_candidate.html", c=candidate, marks=issue_marks({candidate.url}), drafts=drafts,
+                fetching_on=config.inbox.prefetch)
 
 
 @bp.post("/inbox/links")
@@ -102,6 +106,7 @@ def paste() -> Response:
                 added += 1
         except SourceError as err:
             flash(str(err), "error")
+    inbox_fetcher().kick()
     flash(f"{added} link(s) put in the inbox." if links else "No http:// or https:// link found in what you pasted.",
           "info" if links else "error")
     return redirect(url_for("admin.inbox"))
@@ -128,11 +133,20 @@ def dismiss(candidate_id: int) -> Response:
     return redirect(url_for("admin.inbox"))
 
 
+@bp.post("/inbox/<int:candidate_id>/retry")
+def retry(candidate_id: int) -> Response:
+    """Fetch a candidate whose fetch failed again (in the background)."""
+    if inbox_store().get(candidate_id) is None:
+        abort(404, description="That link is no longer in the inbox.")
+    inbox_store().retry_fetch(candidate_id)
+    inbox_fetcher().kick()
+    flash("Fetching it again: reload the page in a moment.")
+    return redirect(url_for("admin.inbox") + f"#cand-{candidate_id}")
+
+
 @bp.post("/inbox/<int:candidate_id>/move")
 def move(candidate_id: int) -> Response:
-    """Fetch, summarise and append the candidate to the chosen issue (pipeline.add_sources)."""
-    from ...pipeline import add_sources
-
+    """Append the candidate to the chosen issue (its fetched article, else fetched now)."""
     store = inbox_store()
     candidate = store.get(candidate_id)
     if candidate is None:
@@ -142,7 +156,7 @@ def move(candidate_id: int) -> Response:
         flash("Choose an issue to add the link to (create one first).", "error")
         return redirect(url_for("admin.inbox"))
     try:
-        report = add_sources(services().config, issue_id, [candidate.url])
+        report = move_candidate(services().config, services().engine, candidate, issue_id)
     except NewsletterError as err:
         flash(f"{candidate.url}: {err}", "error")
         return redirect(url_for("admin.inbox"))
@@ -150,8 +164,6 @@ def move(candidate_id: int) -> Response:
         flash(f"Not added: {url}: {why}", "error")
     for url, why in report.skipped:
         flash(f"Skipped: {url}: {why}", "error")
-    if report.added or report.skipped:
-        store.mark_added(candidate_id, issue_id)
     if report.added:
         flash(f"Added to issue {issue_id}: {report.added[0].title}")
     return redirect(url_for("admin.inbox"))
@@ -168,5 +180,6 @@ def clip() -> Response:
         inbox_store().add(url, "bookmarklet", title, urlsplit(url).hostname or "")
     except SourceError as err:
         return page("admin/clip.html", 400, url=url, title=title, error=str(err))
+    inbox_fetcher().kick()
     flash(f"Put in the inbox: {title or url}")
     return redirect(url_for("admin.inbox"))

@@ -66,6 +66,18 @@ def _library_error(err: NewsletterError) -> Response:
     return error(400, "bad_request", str(err))
 
 
+def routing_error(err: HTTPException) -> Response:
+    """Return an HTTP error raised outside the API's views (an unknown path, a method the path does
+    not have) as JSON: 401 without a valid token, as everywhere under /api/, else err's status."""
+    if bearer_token_name() is None:
+        return error(401, "unauthorized", "send a valid API token as 'Authorization: Bearer TOKEN'")
+    resp = _http_error(err)
+    for key, value in err.get_headers():
+        if key.lower() == "allow":
+            resp.headers["Allow"] = value
+    return resp
+
+
 def json_body() -> dict[str, Any]:
     """Return the request's JSON object body; abort with a JSON 400/415 when there is none."""
     from flask import abort
@@ -80,7 +92,7 @@ def json_body() -> dict[str, Any]:
 
 def init_api(app: Flask) -> None:
     """Register the API blueprint on app (every view is exempt from the cookie CSRF check)."""
-    from . import sending, views  # noqa: F401 - registers the routes
+    from . import curating, sending, views  # noqa: F401 - registers the routes
     from ..security import csrf_exempt
 
     app.register_blueprint(bp)

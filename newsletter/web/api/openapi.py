@@ -24,19 +24,28 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": _STR, "message": _STR}}}},
     "Item": {"type": "object", "required": ["url", "title", "summary", "section", "source", "image", "image_alt"],
-             "properties": {k: _STR for k in ("url", "title", "summary", "section", "source", "author",
+             "properties": {k: _STR for k in ("url", "title", "summary", "note", "section", "source", "author",
                                               "date", "image", "image_alt")}},
     "IssueSummary": {"type": "object", "required": ["id", "title", "state", "items"], "properties": {
         "id": _STR, "title": _STR, "state": {"type": "string", "enum": ["draft", "scheduled", "sending", "sent", "invalid"]},
         "items": {"type": "integer", "minimum": 0}, "when": _STR}},
-    "Issue": {"type": "object", "required": ["id", "title", "date", "intro", "preheader", "items", "digest", "state"],
+    "Issue": {"type": "object", "required": ["id", "title", "date", "intro", "preheader", "items", "digest", "state", "removed"],
               "properties": {"id": _STR, "title": _STR, "date": _STR, "intro": _STR, "preheader": _STR,
-                             "digest": _STR, "state": _STR, "items": {"type": "array", "items": _ref("Item")}}},
+                             "digest": _STR, "state": _STR, "items": {"type": "array", "items": _ref("Item")},
+                             "removed": {"type": "array", "items": _ref("Removed")}}},
+    "Removed": {"type": "object", "required": ["url", "title"], "properties": {"url": _STR, "title": _STR}},
+    "Restore": {"type": "object", "required": ["url"], "additionalProperties": False,
+                "properties": {"url": {"type": "string", "minLength": 1, "maxLength": 2000}}},
+    "BlurbRequest": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+        "url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000},
+        "summarizer": {"type": "string", "maxLength": 100}}},
+    "Blurb": {"type": "object", "required": ["url", "summarizer", "summary"],
+              "properties": {"url": _STR, "summarizer": _STR, "summary": _STR}},
     "IssueCreate": {"type": "object", "required": ["id"], "additionalProperties": False, "properties": {
         "id": {"type": "string", "pattern": ID_PATTERN}, "title": {"type": "string", "maxLength": 500}}},
     "ItemEdit": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
         "url": {"type": "string", "maxLength": 2000}, **{k: {"type": "string", "maxLength": 20000}
-                                                          for k in ("title", "summary", "section", "image_alt")}}},
+                                                          for k in ("title", "summary", "note", "section", "image_alt")}}},
     "IssueEdit": {"type": "object", "required": ["digest"], "additionalProperties": False, "properties": {
         "digest": {"type": "string", "maxLength": 64},
         **{k: {"type": "string", "maxLength": 20000} for k in ("title", "intro", "preheader")},
@@ -78,9 +87,16 @@ SCHEMAS: dict[str, Any] = {
         "rate": {"type": "number", "minimum": 0}, "percent": {"type": "integer", "minimum": 0, "maximum": 100},
         "running": {"type": "boolean"}, "finished": {"type": "boolean"}, "error": _STR,
         "failures": _page_of("Failure")}},
-    "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to"],
+    "Candidate": {"type": "object", "required": ["id", "url", "title", "site", "origin", "published", "added_to",
+                                                 "image", "blurb", "fetch_state", "fetch_error"],
                   "properties": {"id": {"type": "integer"}, "url": _STR, "title": _STR, "site": _STR,
-                                 "origin": _STR, "published": _STR, "added_to": _STR}},
+                                 "origin": _STR, "published": _STR, "added_to": _STR, "image": _STR, "blurb": _STR,
+                                 "fetch_state": {"type": "string", "enum": ["waiting", "fetching", "fetched", "failed"]},
+                                 "fetch_error": _STR}},
+    "Move": {"type": "object", "required": ["issue"], "additionalProperties": False,
+             "properties": {"issue": {"type": "string", "pattern": ID_PATTERN}}},
+    "FeedsRead": {"type": "object", "required": ["offered", "failed"], "properties": {
+        "offered": {"type": "integer", "minimum": 0}, "failed": {"type": "array", "items": _STR}}},
     "CandidateAdd": {"type": "object", "required": ["url"], "additionalProperties": False, "properties": {
         "url": {"type": "string", "pattern": "^https?://[^\\s]+$", "maxLength": 2000},
         "title": {"type": "string", "maxLength": 1000}}},
@@ -142,6 +158,16 @@ def document(server_url: str) -> dict[str, Any]:
         "/issues/{issue_id}/items": {
             "post": _op("addItems", "Fetch, summarise and append articles", _json(_ref("AddReport")),
                         body="Links", params=[_ISSUE], errors=_E404)},
+        "/issues/{issue_id}/restore": {
+            "post": _op("restoreItem", "Put a removed item back at the end and clear its tombstone",
+                        _json(_ref("Issue")), body="Restore", params=[_ISSUE], errors=_E404 + ("409",))},
+        "/issues/{issue_id}/blurb": {
+            "post": _op("regenerateBlurb", "Fetch the article again and summarise it with the chosen summariser "
+                        "(nothing is saved: PATCH the issue with it)", _json(_ref("Blurb")), body="BlurbRequest",
+                        params=[_ISSUE], errors=_E404 + ("409",))},
+        "/summarizers": {"get": _op("listSummarizers", "The installed summariser plugins and the default",
+                                    _json({"type": "object", "required": ["items", "default"], "properties": {
+                                        "items": {"type": "array", "items": _STR}, "default": _STR}}))},
         "/issues/{issue_id}/preview": {
             "post": _op("buildPreview", "Build the issue and return its preview and check results",
                         _json(_ref("Preview")), params=[_ISSUE], errors=_E404 + ("409",))},
@@ -165,6 +191,13 @@ def document(server_url: str) -> dict[str, Any]:
                        params=_PAGING),
             "post": _op("addCandidate", "Put a link in the inbox", _json(_ref("Candidate"), "Added"),
                         body="CandidateAdd", errors=("400", "401", "409"), status="201")},
+        "/inbox/feeds": {
+            "post": _op("readFeeds", "Read the configured feeds into the inbox now (new links are then "
+                        "fetched in the background)", _json(_ref("FeedsRead")))},
+        "/inbox/{candidate_id}/move": {
+            "post": _op("moveCandidate", "Append a candidate to an issue (its already fetched article, else "
+                        "fetched now)", _json(_ref("AddReport")), body="Move", params=[_CAND],
+                        errors=_E404 + ("409",))},
         "/inbox/{candidate_id}": {
             "delete": _op("dismissCandidate", "Dismiss a candidate for good", _NO_CONTENT, params=[_CAND],
                           errors=_E404, status="204")},

@@ -9,18 +9,20 @@ from flask import Response, abort, jsonify, request, url_for
 
 from ...errors import EditConflict, IssueError, NewsletterError, ScheduleError, SourceError, SubscriberError
 from ...workspace.inbox import Inbox
-from ...workspace.issue_edit import IssueEdit, ItemEdit, file_digest, save_edit
+from ...workspace.issue_edit import IssueEdit, ItemEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
 from ...models import Issue, Item
 from ..admin.status import issue_rows, issue_status
 from ..context import services
+from ..editing import removed_items, save_issue_edit
+from ..inbox_fetch import inbox_fetcher
 from . import bp, error, json_body
 from .openapi import SCHEMAS, document
 
 MAX_PER_PAGE = 200
 
 
-def _validated(schema: str) -> dict[str, Any]:
+def validated(schema: str) -> dict[str, Any]:
     """Return the JSON body after checking it against components.schemas[schema]; else a JSON 400."""
     body = json_body()
     resolver = {"components": {"schemas": SCHEMAS}, **SCHEMAS[schema]}
@@ -51,19 +53,20 @@ def _page(items: list[Any], total: int, page: int, per_page: int) -> Response:
     return jsonify({"items": items, "page": page, "per_page": per_page, "total": total})
 
 
-def _item(it: Item) -> dict[str, str]:
-    return {k: getattr(it, k) for k in ("url", "title", "summary", "section", "source", "author", "date",
-                                        "image", "image_alt")}
+def item_json(it: Item) -> dict[str, str]:
+    return {k: getattr(it, k) for k in ("url", "title", "summary", "note", "section", "source", "author",
+                                        "date", "image", "image_alt")}
 
 
-def _issue_json(issue: Issue) -> dict[str, Any]:
+def issue_json(issue: Issue) -> dict[str, Any]:
     config = services().config
     return {"id": issue.id, "title": issue.title, "date": issue.date, "intro": issue.intro,
-            "preheader": issue.preheader, "items": [_item(i) for i in issue.items],
-            "digest": file_digest(config.paths.issues, issue.id), "state": issue_status(config, issue.id)}
+            "preheader": issue.preheader, "items": [item_json(i) for i in issue.items],
+            "digest": file_digest(config.paths.issues, issue.id), "state": issue_status(config, issue.id),
+            "removed": removed_items(config, issue.id)}
 
 
-def _load(issue_id: str) -> Issue:
+def load_or_404(issue_id: str) -> Issue:
     """Return the issue; a JSON 404 when there is none, 409 when its file is invalid."""
     config = services().config
     if not is_issue_id(issue_id) or not (config.paths.issues / f"{issue_id}.toml").exists():
@@ -91,52 +94,52 @@ def list_issues() -> Response:
 
 @bp.post("/issues")
 def create() -> Response:
-    body = _validated("IssueCreate")
+    body = validated("IssueCreate")
     config = services().config
     try:
         create_issue(config.paths.issues, body["id"], body.get("title", "").strip())
     except IssueError as err:
         return error(409 if "already exists" in str(err) else 400, "issue_exists"
                      if "already exists" in str(err) else "invalid_issue", str(err))
-    resp = jsonify(_issue_json(load_issue(config.paths.issues, body["id"])))
+    resp = jsonify(issue_json(load_issue(config.paths.issues, body["id"])))
     resp.status_code = 201
     return resp
 
 
 @bp.get("/issues/<issue_id>")
 def get_issue(issue_id: str) -> Response:
-    return jsonify(_issue_json(_load(issue_id)))
+    return jsonify(issue_json(load_or_404(issue_id)))
 
 
 @bp.patch("/issues/<issue_id>")
 def edit_issue(issue_id: str) -> Response:
-    issue = _load(issue_id)
-    body = _validated("IssueEdit")
+    issue = load_or_404(issue_id)
+    body = validated("IssueEdit")
     items = body.get("items")
     edit = IssueEdit(values={k: body[k] for k in ("title", "intro", "preheader") if k in body},
                      items=[ItemEdit(url=e["url"], values={k: v for k, v in e.items() if k != "url"})
                             for e in items] if items is not None
                      else [ItemEdit(url=i.url) for i in issue.items])
     try:
-        save_edit(services().config.paths.issues, issue_id, edit, body["digest"])
+        save_issue_edit(services().config, issue_id, edit, body["digest"])
     except EditConflict as err:
         return error(409, "edit_conflict", str(err))
     except IssueError as err:
         return error(400, "invalid_edit", str(err))
-    return jsonify(_issue_json(_load(issue_id)))
+    return jsonify(issue_json(load_or_404(issue_id)))
 
 
 @bp.post("/issues/<issue_id>/items")
 def add_items(issue_id: str) -> Response:
     from ...pipeline import add_sources
 
-    _load(issue_id)
-    body = _validated("Links")
+    load_or_404(issue_id)
+    body = validated("Links")
     try:
         report = add_sources(services().config, issue_id, body["urls"], section=body.get("section", ""))
     except NewsletterError as err:
         return error(400, "add_failed", str(err))
-    return jsonify({"added": [_item(i) for i in report.added],
+    return jsonify({"added": [item_json(i) for i in report.added],
                     "skipped": [{"url": u, "reason": r} for u, r in report.skipped],
                     "failed": [{"url": u, "reason": r} for u, r in report.failed]})
 
@@ -145,7 +148,7 @@ def add_items(issue_id: str) -> Response:
 def build_preview(issue_id: str) -> Response:
     from ..admin import preview
 
-    _load(issue_id)
+    load_or_404(issue_id)
     shown = preview.rebuild(services().config, issue_id)
     if shown.error:
         return error(409, "build_failed", shown.error)
@@ -156,8 +159,8 @@ def build_preview(issue_id: str) -> Response:
 def send_test(issue_id: str) -> Response:
     from ...pipeline import send_test as send
 
-    _load(issue_id)
-    body = _validated("TestSend")
+    load_or_404(issue_id)
+    body = validated("TestSend")
     try:
         result = send(services().config, issue_id, body["address"])
     except SubscriberError as err:
@@ -171,8 +174,8 @@ def send_test(issue_id: str) -> Response:
 def schedule(issue_id: str) -> Response:
     from ...schedule.scheduler import schedule_send
 
-    _load(issue_id)
-    body = _validated("ScheduleRequest")
+    load_or_404(issue_id)
+    body = validated("ScheduleRequest")
     try:
         job = schedule_send(services().config, issue_id, body["at"].replace("T", " "))
     except ScheduleError as err:
@@ -188,7 +191,7 @@ def unschedule(issue_id: str) -> Response:
     from ...schedule.scheduler import send_job_id
     from ...schedule.scheduler import unschedule as cancel
 
-    _load(issue_id)
+    load_or_404(issue_id)
     try:
         cancel(services().config, send_job_id(issue_id))
     except ScheduleError as err:
@@ -198,7 +201,8 @@ def unschedule(issue_id: str) -> Response:
 
 def _candidate(c: Any) -> dict[str, Any]:
     return {"id": c.id, "url": c.url, "title": c.title, "site": c.site, "origin": c.origin,
-            "published": c.published, "added_to": c.added_to}
+            "published": c.published, "added_to": c.added_to, "image": c.image, "blurb": c.blurb,
+            "fetch_state": c.fetch_state or "waiting", "fetch_error": c.fetch_error}
 
 
 @bp.get("/inbox")
@@ -212,7 +216,7 @@ def list_inbox() -> Response:
 def add_candidate() -> Response:
     from urllib.parse import urlsplit
 
-    body = _validated("CandidateAdd")
+    body = validated("CandidateAdd")
     try:
         found = Inbox(services().engine).add(body["url"], "api", body.get("title", ""),
                                              urlsplit(body["url"]).hostname or "")
@@ -220,6 +224,7 @@ def add_candidate() -> Response:
         return error(400, "invalid_url", str(err))
     if found is None:
         return error(409, "dismissed", "that link was dismissed before; it is not offered again")
+    inbox_fetcher().kick()
     resp = jsonify(_candidate(found))
     resp.status_code = 201
     return resp
@@ -259,7 +264,7 @@ def list_subscribers() -> Response:
 
 @bp.post("/subscribers")
 def add_subscriber() -> Response:
-    body = _validated("SubscriberAdd")
+    body = validated("SubscriberAdd")
     svc = services()
     try:
         sub = svc.subscribers.add(body["email"], body.get("name", ""),
@@ -273,7 +278,7 @@ def add_subscriber() -> Response:
 
 @bp.post("/subscribers/erase")
 def erase_subscriber() -> Response:
-    body = _validated("SubscriberErase")
+    body = validated("SubscriberErase")
     svc = services()
     list_name = body.get("list") or svc.config.delivery.default_list
     try:

@@ -1,7 +1,11 @@
 /* Small progressive enhancements of the editor's pages; every page works without them.
    - Tabs: the preview's 375 px / 640 px / text / checks panes become keyboard-usable tabs
      (WAI-ARIA Authoring Practices "Tabs" pattern: arrows move, Home/End jump).
-   - htmx sends the CSRF token of the page with every request it makes. */
+   - htmx sends the CSRF token of the page with every request it makes.
+   - Items can be dragged by their handle (pointer events: mouse, pen and touch); the new order
+     is saved at once through the editor's own Save (so the conflict check applies). The Up and
+     Down buttons remain the keyboard's way.
+   - "Regenerate summary" asks the server for a new blurb and puts it in the Summary field. */
 (function () {
   "use strict";
 
@@ -117,10 +121,106 @@
     });
   }
 
+  /* Renumber the items' field names to their order on the page, then save the form. */
+  function saveOrder(form, list) {
+    Array.prototype.forEach.call(list.children, function (li, pos) {
+      Array.prototype.forEach.call(li.querySelectorAll("[data-field]"), function (el) {
+        el.name = "item-" + pos + "-" + el.dataset.field;
+      });
+    });
+    var save = form.querySelector('button[name="action"][value="save"]');
+    if (form.requestSubmit) form.requestSubmit(save); else save.click();
+  }
+
+  function initSorting(form) {
+    var list = form.querySelector("ol[data-sortable]");
+    if (!list || list.children.length < 2 || !window.PointerEvent) return;
+    var help = document.getElementById("drag-help");
+    if (help) help.hidden = false;
+    Array.prototype.forEach.call(list.querySelectorAll(".drag-handle"), function (handle) {
+      handle.hidden = false;
+      handle.addEventListener("pointerdown", function (ev) {
+        if (ev.button !== 0) return;
+        ev.preventDefault();
+        var item = handle.closest("li");
+        var start = Array.prototype.indexOf.call(list.children, item);
+        item.classList.add("dragging");
+        document.body.classList.add("sorting");
+        function move(e) {
+          // Near the window's edge the page scrolls, so an item can travel past what is in view.
+          if (e.clientY < 48) window.scrollBy(0, -24);
+          else if (e.clientY > window.innerHeight - 48) window.scrollBy(0, 24);
+          var siblings = Array.prototype.filter.call(list.children, function (li) { return li !== item; });
+          var before = null;
+          for (var k = 0; k < siblings.length; k++) {
+            var box = siblings[k].getBoundingClientRect();
+            if (e.clientY < box.top + box.height / 2) { before = siblings[k]; break; }
+          }
+          if (before !== item.nextElementSibling) list.insertBefore(item, before);
+        }
+        function end() {
+          document.removeEventListener("pointermove", move);
+          document.removeEventListener("pointerup", end);
+          document.removeEventListener("pointercancel", end);
+          item.classList.remove("dragging");
+          document.body.classList.remove("sorting");
+          if (Array.prototype.indexOf.call(list.children, item) !== start) saveOrder(form, list);
+        }
+        // On the document, not the handle: moving the item in the page drops a pointer capture.
+        document.addEventListener("pointermove", move);
+        document.addEventListener("pointerup", end);
+        document.addEventListener("pointercancel", end);
+      });
+    });
+  }
+
+  function initBlurbs(form) {
+    if (!window.fetch || !window.FormData) return;
+    form.addEventListener("click", function (ev) {
+      var button = ev.target.closest('button[value^="blurb-"]');
+      if (!button) return;
+      ev.preventDefault();
+      var item = button.closest("li");
+      var box = button.closest(".regen");
+      var status = box.querySelector(".regen-status");
+      var name = box.querySelector("select").value;
+      var data = new FormData();
+      data.set("csrf_token", form.elements.csrf_token.value);
+      data.set("url", item.querySelector('[data-field="url"]').value);
+      data.set("summarizer", name);
+      button.disabled = true;
+      status.className = "regen-status";
+      status.textContent = "Fetching the article and summarising with " + name + "…";
+      fetch(box.dataset.blurbUrl, { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (r) { return r.json().catch(function () { return { error: "the server answered " + r.status }; }); })
+        .catch(function () { return { error: "the server could not be reached" }; })
+        .then(function (body) {
+          button.disabled = false;
+          if (body.summary) {
+            item.querySelector('[data-field="summary"]').value = body.summary;
+            status.textContent = "New summary from " + name + ": not saved yet.";
+          } else {
+            status.className = "regen-status error";
+            status.textContent = "No new summary: " + (body.error || "unknown error");
+          }
+        });
+    });
+  }
+
+  /* An article image that cannot be loaded is left out rather than shown broken. */
+  document.addEventListener("error", function (ev) {
+    var el = ev.target;
+    if (el && el.tagName === "IMG" && el.classList.contains("thumb")) el.hidden = true;
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () {
+    // Images that failed before this script ran.
+    Array.prototype.forEach.call(document.querySelectorAll("img.thumb"), function (img) {
+      if (img.complete && img.naturalWidth === 0) img.hidden = true;
+    });
     Array.prototype.forEach.call(document.querySelectorAll("[data-tabs]"), initTabs);
     var editor = document.getElementById("editor-form");
-    if (editor) initLinks(editor);
+    if (editor) { initLinks(editor); initSorting(editor); initBlurbs(editor); }
   });
 
   document.addEventListener("htmx:configRequest", function (ev) {
