@@ -17,7 +17,7 @@ FRAME_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http
              "form-action 'none'; frame-ancestors 'self'; base-uri 'none'; sandbox")
 
 
-def _issue_or_404(issue_id: str) -> None:
+def issue_or_404(issue_id: str) -> None:
     """Abort 404 unless issue_id names an existing issue file."""
     if not is_issue_id(issue_id) or not (services().config.paths.issues / f"{issue_id}.toml").exists():
         abort(404, description=f"There is no issue {issue_id!r}.")
@@ -70,7 +70,7 @@ def _editor_page(issue_id: str, status: int = 200, *, edit: IssueEdit | None = N
 @bp.get("/issues/<issue_id>")
 def editor(issue_id: str) -> Response:
     """Show the editor with the preview beside it."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     return _editor_page(issue_id)
 
 
@@ -82,7 +82,7 @@ def save(issue_id: str) -> Response:
     """
     from ...pipeline import add_sources
 
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     config = services().config
     action = editor_action(request.form)
     edit = apply_action(issue_edit(request.form), action)
@@ -150,7 +150,7 @@ def _with_new_blurb(issue_id: str, edit: IssueEdit, digest: str, index: int) -> 
 def blurb(issue_id: str) -> Response:
     """Return {"summary"} for the item url by the chosen summariser, or {"error": one line} (422);
     the editor's script puts it in the item's Summary field, unsaved."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     config = services().config
     name = request.form.get("summarizer", "")[:100] or config.summarize.summarizer
     try:
@@ -184,7 +184,7 @@ def add_link(issue_id: str) -> Response:
     """
     from ...pipeline import add_sources
 
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     links = pasted_links(request.form.get("links", ""))[:1]
     if not links:
         return jsonify({"results": [{"kind": "failed", "url": request.form.get("links", "")[:200],
@@ -213,7 +213,7 @@ def _mark_inbox(links: list[str], issue_id: str, added: set[str]) -> None:
 @bp.get("/issues/<issue_id>/preview.html")
 def preview_frame(issue_id: str) -> Response:
     """Return the built sample message's HTML for the preview frames (sandboxed, framed by us only)."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     shown = preview.read(services().config, issue_id)
     body = shown.html or f"<p>{'No preview yet.'}</p>"
     resp = Response(body, mimetype="text/html")
@@ -227,7 +227,7 @@ def test_send(issue_id: str) -> Response:
     """Send a test copy of the built issue to the address given."""
     from ...pipeline import send_test
 
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     address = request.form.get("address", "").strip()[:320]
     try:
         send_test(services().config, issue_id, address)
@@ -243,7 +243,7 @@ def schedule(issue_id: str) -> Response:
     """Schedule the send of the issue at the date and time given (in the newsletter's time zone)."""
     from ...schedule.scheduler import schedule_send
 
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     at = request.form.get("at", "").strip()[:40].replace("T", " ")
     try:
         job = schedule_send(services().config, issue_id, at)
@@ -260,7 +260,7 @@ def unschedule(issue_id: str) -> Response:
     from ...schedule.scheduler import send_job_id
     from ...schedule.scheduler import unschedule as cancel
 
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     try:
         cancel(services().config, send_job_id(issue_id))
     except NewsletterError as err:

@@ -16,7 +16,7 @@ from ..context import page, services
 from ..send_status import SendStatus, send_status
 from ..sending import SENDS, SendRunner, plan_send, start_send
 from . import bp
-from .editor import _issue_or_404
+from .editor import issue_or_404
 
 PER_PAGE = 50          # failures shown per page of the report
 
@@ -40,7 +40,7 @@ def status_of(issue_id: str) -> SendStatus:
 @bp.get("/issues/<issue_id>/send")
 def send_page(issue_id: str) -> Response:
     """Show the confirmation step (list, recipients, a stale render) and the send's progress and failures."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     config = services().config
     try:
         title = load_issue(config.paths.issues, issue_id).title
@@ -54,7 +54,7 @@ def send_page(issue_id: str) -> Response:
 @bp.post("/issues/<issue_id>/send")
 def send_now(issue_id: str) -> Response:
     """Start the send the editor confirmed (typing the issue id), then show its progress."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     target = url_for("admin.send_page", issue_id=issue_id)
     try:
         plan = start_send(services().config, runner(), issue_id, confirm=request.form.get("confirm", "")[:100],
@@ -74,7 +74,7 @@ def send_now(issue_id: str) -> Response:
 @bp.get("/issues/<issue_id>/send/status.json")
 def send_status_json(issue_id: str) -> Response:
     """Return the send's progress as JSON for the status panel's script (no failures listed)."""
-    _issue_or_404(issue_id)
+    issue_or_404(issue_id)
     resp = jsonify(send_status(services().config, runner(), issue_id, per_page=1).as_json())
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -11,7 +11,7 @@ from ..context import services
 from ..send_status import send_status
 from ..sending import start_send
 from . import bp, error
-from .views import _load, _paging, _validated
+from .views import paging, load_or_404, validated
 
 _REFUSED = {"confirm": (400, "confirmation_mismatch"), "running": (409, "send_running"),
             "sent": (409, "already_sent"), "empty": (409, "no_recipients")}
@@ -20,8 +20,8 @@ _REFUSED = {"confirm": (400, "confirmation_mismatch"), "running": (409, "send_ru
 @bp.post("/issues/<issue_id>/send")
 def send_issue(issue_id: str) -> Response:
     """Start sending the issue to its list; the body confirms it with the issue id (202 and the plan)."""
-    _load(issue_id)
-    body = _validated("SendRequest")
+    load_or_404(issue_id)
+    body = validated("SendRequest")
     try:
         plan = start_send(services().config, runner(), issue_id, confirm=body["confirm"],
                           build=bool(body.get("build", False)), list_name=body.get("list"))
@@ -45,6 +45,6 @@ def send_issue(issue_id: str) -> Response:
 @bp.get("/issues/<issue_id>/status")
 def issue_send_status(issue_id: str) -> Response:
     """Return the send's state, counts per ledger state, progress and a page of its failures."""
-    _load(issue_id)
-    page, per_page = _paging()
+    load_or_404(issue_id)
+    page, per_page = paging()
     return jsonify(send_status(services().config, runner(), issue_id, page=page, per_page=per_page).as_json())

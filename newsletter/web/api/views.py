@@ -34,7 +34,7 @@ def validated(schema: str) -> dict[str, Any]:
     return body
 
 
-def _paging() -> tuple[int, int]:
+def paging() -> tuple[int, int]:
     """Return (page, per_page) from the query (1-based; per_page at most MAX_PER_PAGE); else a JSON 400."""
     values = []
     for name, default, top in (("page", 1, 100000), ("per_page", 50, MAX_PER_PAGE)):
@@ -85,7 +85,7 @@ def openapi() -> Response:
 
 @bp.get("/issues")
 def list_issues() -> Response:
-    page, per_page = _paging()
+    page, per_page = paging()
     rows = issue_rows(services().config)
     chunk = rows[(page - 1) * per_page: page * per_page]
     return _page([{"id": r.id, "title": r.title, "state": r.state, "items": r.items, "when": r.when}
@@ -207,7 +207,7 @@ def _candidate(c: Any) -> dict[str, Any]:
 
 @bp.get("/inbox")
 def list_inbox() -> Response:
-    page, per_page = _paging()
+    page, per_page = paging()
     found, total = Inbox(services().engine).list(waiting_only=True, offset=(page - 1) * per_page, limit=per_page)
     return _page([_candidate(c) for c in found], total, page, per_page)
 
@@ -247,7 +247,7 @@ def lists() -> Response:
 
 @bp.get("/subscribers")
 def list_subscribers() -> Response:
-    page, per_page = _paging()
+    page, per_page = paging()
     svc = services()
     list_name = request.args.get("list", "") or svc.config.delivery.default_list
     query = request.args.get("q", "").lower()
