@@ -27,7 +27,7 @@ from ..errors import (
 from ..ledger import Ledger, Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
 from .claims import CLAIM_ROWS, Claims
-from .journal import Journal
+from .journal import AnyJournal
 from .pacing import CircuitBreaker, RateLimiter, signals_set
 from .record import Recorder
 from .task import Marker, TaskResult, TaskRunner, reply_of
@@ -83,7 +83,7 @@ class SendLoop:
                  factory_recipient: Callable[..., Recipient], delivery: "DeliverySection", issue_id: str,
                  list_name: str, retry_unknown: bool, total: int,
                  progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None,
-                 journal: Journal | None = None, rows: tuple[int, int] | None = None,
+                 journal: AnyJournal | None = None, rows: tuple[int, int] | None = None,
                  limiter: RateLimiter | None = None):
         self.ledger, self.backend, self.source = ledger, backend, source
         self.issue_id, self.list_name, self.retry_unknown = issue_id, list_name, retry_unknown
