@@ -26,6 +26,8 @@ from .errors import ChecksFailed, IssueError, SourceError
 from .models import Rendered
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
     from .models import Delivery
@@ -297,13 +299,16 @@ class ChunkOutcome:
 
 
 def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker: str,
-               should_stop: Callable[[], bool] = lambda: False) -> ChunkOutcome:
+               should_stop: Callable[[], bool] = lambda: False,
+               on_sent: "Callable[[Connection], None] | None" = None) -> ChunkOutcome:
     """Send one chunk of a queued send through the same send loop, backend and ledger as `send`.
 
     Runs on a queue worker: holds the chunk's lock (ChunkBusy when another worker has it), turns
     rows a dead run of this chunk left "sending" into "unknown", sends the rest under the rate
     limit shared by all workers, and records the chunk's state. A pause (too many failures) or a
     backend/config failure halts the whole send (other chunks stop at their next safe point).
+    on_sent, when given, runs inside the transaction that marks the whole send sent (after its
+    last chunk), so the scheduler's records of it finish with it.
     Raises SendStopped when should_stop() turned true (the worker is stopping: the chunk is
     queued again), ChunkBusy, QueueError, ConfigError or DeliveryError (the chunk failed).
     """
@@ -351,7 +356,7 @@ def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker
     chunks.set_chunk(engine, job.chunk_id, outcome.state, outcome.detail)
     if chunks.unfinished_chunks(engine, job.issue_id, job.list_name) == 0:
         # The last chunk to end marks the issue sent when no row is open (the ledger decides).
-        report.state = ledger.finish(job.issue_id, job.list_name)
+        report.state = ledger.finish(job.issue_id, job.list_name, then=on_sent)
     return outcome
 
 

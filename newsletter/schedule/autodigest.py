@@ -170,7 +170,9 @@ def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResul
         return FireResult(issue_id, "sending", items, str(err))
     if getattr(report, "enqueued", None) is not None and getattr(report, "state", "") != "sent":
         # Handed to the queue's workers ([queue] enabled): it is being sent, not sent yet.
-        set_digest(engine, issue_id, DigestState.SENDING, items=items, detail="queued for the workers")
+        # The workers mark it sent when they finish (records.finish_queued_send): perhaps already.
+        set_digest(engine, issue_id, DigestState.SENDING, items=items, detail="queued for the workers",
+                   only_from=(DigestState.SENDING,))
         return FireResult(issue_id, "sending", items, "queued for the workers")
     set_digest(engine, issue_id, DigestState.SENT, items=items)
     return FireResult(issue_id, "sent", items)

@@ -97,7 +97,12 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
         log.error("job %s: issue %s not sent: %s (resume with `newsletter send %s`)",
                   job_id, issue_id, err, issue_id)
         return
-    set_job_state(engine, job_id, JobState.DONE, _summary(report))
+    if isinstance(report, QueuedSend) and report.state != IssueState.SENT:
+        # The workers finish it: the chunk that ends the send marks this record done
+        # (schedule.records.finish_queued_send), perhaps already, hence only from "running".
+        set_job_state(engine, job_id, JobState.QUEUED, _summary(report), only_from=(JobState.RUNNING,))
+    else:
+        set_job_state(engine, job_id, JobState.DONE, _summary(report))
     if report.state == IssueState.SENT:
         autodigest.mark_sent(config, issue_id)
     log.info("job %s: issue %s: %s", job_id, issue_id, _summary(report))
