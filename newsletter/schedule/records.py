@@ -20,10 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from ..config import Config
-from ..db import get_engine, write_transaction
+from ..db import write_transaction
 from ..models import DigestState, JobState
-from .lease import ensure_tables
 
 sched_metadata = MetaData()
 
@@ -102,13 +100,6 @@ class DigestRecord:
     state: str
     items: int
     detail: str
-
-
-def engine_for(config: Config) -> Engine:
-    """Return the project's engine with the scheduler's tables created; raises ConfigError."""
-    engine = get_engine(config)
-    ensure_tables(engine, sched_metadata)
-    return engine
 
 
 def save_job(engine: Engine, record: JobRecord) -> None:
