@@ -98,11 +98,13 @@ class ChunkState(StrEnum):
 
 
 class JobState(StrEnum):
-    """A scheduled job: send jobs scheduled → running → done | failed, or missed, cancelled;
+    """A scheduled job: send jobs scheduled → running → done | failed, or missed, cancelled
+    (with [queue] on: running → queued, handed to the workers → done when they finish the send);
     the automatic digest's job is active until cancelled."""
 
     SCHEDULED = "scheduled"
     RUNNING = "running"
+    QUEUED = "queued"
     DONE = "done"
     FAILED = "failed"
     MISSED = "missed"

@@ -14,22 +14,26 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import issues
 from .articles.compose import AddProgress, AddReport
+from .articles.digestfill import DigestCompose
 from .config import Config
 from .errors import ChecksFailed, IssueError, SourceError
 from .models import Rendered
+# The queue's half of the send step: send_issue hands a send to the workers (enqueue_issue), and
+# each worker sends its chunks with send_chunk; and a test copy outside the ledger (send_test).
+# The CLI, the web app and the worker import them from here.
+from .delivery.testcopy import send_test  # noqa: F401 - re-exported
+from .queue.handoff import ChunkOutcome, enqueue_issue, send_chunk  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from .articles.feeds import FeedCandidate
     from .delivery.send import SendReport
-    from .models import Delivery
-    from .queue.chunks import ChunkJob
     from .queue.enqueue import QueuedSend
 
 log = logging.getLogger(__name__)
@@ -261,140 +265,7 @@ def send_issue(config: Config, issue_id: str, *, list_name: str | None = None, r
     return send.finish_report(report, ledger, started)
 
 
-# -- several senders: the send handed to queue workers, chunk by chunk ------------------------------
-
-def enqueue_issue(config: Config, issue_id: str, *, list_name: str | None = None,
-                  retry_unknown: bool = False) -> "QueuedSend":
-    """Plan issue_id's rows for the list and queue them as chunks for the workers, in one transaction.
-
-    The render `build` froze is stored in the database with them, so a worker on any host sends
-    the same bytes. Returns a QueuedSend; raises IssueError (never built, a single-process send
-    of it is running), StaleRender (changed since `build`), SubscriberError (unknown or empty list), QueueError, ConfigError.
-    """
-    from .db import get_engine
-    from .ledger import Ledger
-    from .queue.enqueue import enqueue_send
-    from .render.saved import load_rendered
-    from .subscribers import SubscriberStore
-
-    list_name = list_name or config.delivery.default_list
-    rendered = load_rendered(config.paths.state, issue_id)
-    engine = get_engine(config)
-    ledger = Ledger(engine)
-    check_current(config, issue_id, frozen=ledger.is_frozen(issue_id))
-    if list_name not in ledger.lists_of(issue_id):
-        SubscriberStore(engine).require_list(list_name)
-    return enqueue_send(engine, config, rendered, issue_id, list_name, retry_unknown=retry_unknown)
-
-
-@dataclass
-class ChunkOutcome:
-    """What one run of a chunk did: the chunk's state afterwards and the send report of its rows."""
-
-    state: str                   # models.ChunkState
-    report: "SendReport"
-    detail: str = ""
-
-
-def send_chunk(config: Config, job: "ChunkJob", *, worker_id: int | None, worker: str,
-               should_stop: Callable[[], bool] = lambda: False) -> ChunkOutcome:
-    """Send one chunk of a queued send through the same send loop, backend and ledger as `send`.
-
-    Runs on a queue worker: holds the chunk's lock (ChunkBusy when another worker has it), turns
-    rows a dead run of this chunk left "sending" into "unknown", sends the rest under the rate
-    limit shared by all workers, and records the chunk's state. A pause (too many failures) or a
-    backend/config failure halts the whole send (other chunks stop at their next safe point).
-    Raises SendStopped when should_stop() turned true (the worker is stopping: the chunk is
-    queued again), ChunkBusy, QueueError, ConfigError or DeliveryError (the chunk failed).
-    """
-    from .backends.base import make_backend
-    from .db import get_engine
-    from .delivery.lock import chunk_lock
-    from .delivery.send import SendReport, deliver_chunk
-    from .errors import NewsletterError, SendStopped
-    from .ledger import Ledger
-    from .models import ChunkState
-    from .personalize.message import MessageFactory
-    from .queue import chunks
-    from .queue.ratelimit import SharedRateLimiter, rate_key
-
-    engine = get_engine(config)
-    ledger = Ledger(engine)
-    queued = chunks.load_send(engine, job.issue_id, job.list_name)
-    report = SendReport(issue_id=job.issue_id, list_name=job.list_name)
-    outcome = ChunkOutcome(ChunkState.HELD, report, queued.halted)
-    if not queued.halted:
-        started, halt = time.monotonic(), threading.Event()
-        with chunk_lock(engine, job.issue_id, job.chunk_id, keepalive=config.queue.stalled_seconds / 4):
-            chunks.set_chunk(engine, job.chunk_id, ChunkState.RUNNING, worker_id=worker_id, worker=worker)
-            limiter = SharedRateLimiter(engine, rate_key(config), config.delivery.rate_per_second)
-            factory = MessageFactory(queued.rendered, config, list_name=job.list_name)
-            try:
-                with chunks.watch(engine, job, halt, should_stop), make_backend(config) as backend:
-                    deliver_chunk(report, ledger, backend, factory, config.delivery, job.rows,
-                                  retry_unknown=queued.retry_unknown, limiter=limiter, halt=halt)
-            except SendStopped:
-                outcome.detail = chunks.halted(engine, job.issue_id, job.list_name)
-                if not outcome.detail or should_stop():
-                    chunks.set_chunk(engine, job.chunk_id, ChunkState.QUEUED, "stopped with its worker; queued again")
-                    raise
-            except NewsletterError as err:
-                chunks.set_chunk(engine, job.chunk_id, ChunkState.FAILED, str(err))
-                chunks.halt_send(engine, job.issue_id, job.list_name, f"chunk {job.chunk_id} failed: {err}")
-                raise
-            else:
-                report.elapsed = time.monotonic() - started
-                outcome.state, outcome.detail = ChunkState.DONE, chunks.summary(report)
-                if report.paused:
-                    outcome.state, outcome.detail = ChunkState.PAUSED, report.paused
-                    chunks.halt_send(engine, job.issue_id, job.list_name, f"paused: {report.paused}")
-    chunks.set_chunk(engine, job.chunk_id, outcome.state, outcome.detail)
-    if chunks.unfinished_chunks(engine, job.issue_id, job.list_name) == 0:
-        # The last chunk to end marks the issue sent when no row is open (the ledger decides).
-        report.state = ledger.finish(job.issue_id, job.list_name)
-    return outcome
-
-
-def send_test(config: Config, issue_id: str, address: str, *, list_name: str | None = None) -> "Delivery":
-    """Send one copy of issue_id to address with "[TEST]" before the subject, outside the ledger.
-
-    Uses the subscriber's own name and fields when address is on the list. Returns the Delivery;
-    raises SubscriberError (bad address), IssueError (never built), StaleRender (changed since
-    `build`), ConfigError or DeliveryError.
-    """
-    from .backends.base import make_backend
-    from .db import get_engine
-    from .delivery.send import send_one
-    from .models import Subscriber
-    from .personalize.message import MessageFactory
-    from .render.saved import load_rendered
-    from .subscribers import SubscriberStore, normalise_address
-
-    list_name = list_name or config.delivery.default_list
-    email = normalise_address(address)
-    rendered = load_rendered(config.paths.state, issue_id)
-    check_current(config, issue_id)
-    known = SubscriberStore(get_engine(config)).get(email, list_name)
-    subscriber = Subscriber(email=email, list=list_name,
-                            name=known.name if known else "", fields=known.fields if known else {})
-    factory = MessageFactory(rendered, config, list_name=list_name, test=True)
-    with make_backend(config) as backend:
-        result = send_one(backend, factory, factory.recipient(subscriber))
-    log.debug("test copy of %s sent to %s (%s)", issue_id, email, result.message_id)
-    return result
-
-
 # -- the automatic digest: the feeds' new items → an issue, built (then sent by the scheduler) ------
-
-@dataclass
-class DigestCompose:
-    """What composing an automatic issue did: its item count, the feeds that could not be read,
-    and the new entries that did not fit (carried to the next issue)."""
-
-    items: int
-    failed_feeds: list[str]
-    overflow: list["FeedCandidate"] = field(default_factory=list)
-
 
 def compose_digest(config: Config, issue_id: str, since: datetime | None, day: date, title: str,
                    carried: Iterable["FeedCandidate"] = ()) -> DigestCompose:
@@ -406,7 +277,7 @@ def compose_digest(config: Config, issue_id: str, since: datetime | None, day: d
     the next entries; an entry without a usable date is taken once (its GUID is remembered).
     Raises IssueError for the issue file and ConfigError for the summariser.
     """
-    from .articles.duplicates import url_key
+    from .articles.digestfill import candidate_queue, feed_groups, note_group
     from .articles.feedmemory import FeedMemory
     from .articles.feeds import feed_candidates
 
@@ -414,27 +285,14 @@ def compose_digest(config: Config, issue_id: str, since: datetime | None, day: d
         new_issue(config, issue_id, title, day)
     memory = FeedMemory.of(config)
     candidates, failed = feed_candidates(config.sources.feeds, config.fetch, since, memory)
-    queue: list[FeedCandidate] = []
-    keys: set[str] = set()
-    for candidate in [*carried, *candidates]:          # what waited longest goes first
-        if url_key(candidate.url) not in keys:
-            keys.add(url_key(candidate.url))
-            queue.append(candidate)
+    queue = candidate_queue([*carried, *candidates])          # what waited longest goes first
     limit = config.schedule.max_items
     count = len(issues.load_issue(config.paths.issues, issue_id).items)
     while count < limit and queue:
         batch, queue = queue[:limit - count], queue[limit - count:]
-        for order in sorted({c.order for c in batch}):
-            group = [c for c in batch if c.order == order]
+        for group in feed_groups(batch):
             report = add_sources(config, issue_id, [c.url for c in group], section=group[0].section)
-            for _source, line in report.failed:
-                log.warning("automatic digest %s: %s", issue_id, line)
-            for source, why in report.skipped:
-                log.info("automatic digest %s: %s skipped, %s", issue_id, source, why)
-            failed_urls = {source for source, _line in report.failed}
-            for feed in {c.feed for c in group if c.guid}:
-                memory.remember(feed, [c.guid for c in group
-                                       if c.feed == feed and c.guid and c.url not in failed_urls])
+            note_group(issue_id, memory, group, report)
         count = len(issues.load_issue(config.paths.issues, issue_id).items)
     if len(queue) > limit:
         log.warning("automatic digest %s: %d new entries beyond what the next issue can take "

@@ -11,8 +11,9 @@ import subprocess
 import sys
 
 from compose_support import article_page
+from newsletter.db import get_engine
 from newsletter.config import load_config
-from newsletter.schedule.records import engine_for, get_job
+from newsletter.schedule.records import get_job
 from newsletter.signing import key_warning
 
 
@@ -100,7 +101,7 @@ def test_a_manual_send_removes_the_issues_pending_scheduled_send(project, web_si
     assert "removed scheduled job send-w1 (send issue w1 to the default list): the issue was sent by hand" \
         in result.stdout
     assert project.run("jobs").stdout.startswith("no scheduled jobs")
-    record = get_job(engine_for(load_config(project.config_file)), "send-w1")
+    record = get_job(get_engine(load_config(project.config_file)), "send-w1")
     assert (record.state, record.detail) == ("cancelled", "sent by hand")
 
 

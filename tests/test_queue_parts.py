@@ -188,18 +188,36 @@ def test_a_chunk_locked_elsewhere_is_not_sent_until_released(tmp_path, pg_url):
 
 
 @pytest.mark.postgres
-def test_a_scheduled_send_is_handed_to_the_workers(tmp_path, pg_url):
-    from newsletter.schedule import jobs
-    from newsletter.schedule.records import JobRecord, engine_for, get_job, save_job
+def test_a_scheduled_send_is_handed_to_the_workers_and_done_when_they_finish(tmp_path, pg_url):
+    from newsletter.schedule import autodigest, jobs
+    from newsletter.schedule.records import JobRecord, claim_digest, get_digest, get_job, save_job, set_digest
 
     cfg_file = write_config(tmp_path, pg_url, queue="chunk_size = 4")
     config = populate(cfg_file, 10)
-    save_job(engine_for(config), JobRecord("send-w1", "send", "w1", "", "", "", time.time(), "scheduled", ""))
+    engine = get_engine(config)
+    save_job(engine, JobRecord("send-w1", "send", "w1", "", "", "", time.time(), "scheduled", ""))
     jobs.send_job(str(cfg_file), "w1", "", "send-w1")
-    record = get_job(engine_for(config), "send-w1")
-    assert record.state == "done" and record.detail.startswith("3 chunks (10 messages) queued for the workers")
-    assert open_chunks(get_engine(config), "w1") == 3
-    assert Ledger(get_engine(config)).counts("w1")["pending"] == 10        # nothing sent by the scheduler
+    record = get_job(engine, "send-w1")
+    assert record.state == "queued" and record.detail.startswith("3 chunks (10 messages) queued for the workers")
+    assert open_chunks(engine, "w1") == 3
+    assert Ledger(engine).counts("w1")["pending"] == 10        # nothing sent by the scheduler
+    # An automatic digest handed to the workers the way the scheduler's firing sends it.
+    write_issue(config, "w2")
+    claim_digest(engine, "w2", time.time())
+    set_digest(engine, "w2", "sending", items=3)
+    fired = autodigest.send(config, "w2", 3, jobs._send_digest)
+    assert (fired.state, fired.detail) == ("sending", "queued for the workers")
+    assert get_digest(engine, "w2").state == "sending"
+    workers = Workers(cfg_file)
+    try:
+        workers.start(2)
+        # Nothing restarted: the chunk that ends each send finishes the scheduler's record of it.
+        wait_for(lambda: get_job(engine, "send-w1").state == "done" and get_digest(engine, "w2").state == "sent",
+                 60, "the workers to finish both sends", workers.output)
+    finally:
+        workers.stop()
+    assert Ledger(engine).issue_state("w1") == "sent" and Ledger(engine).issue_state("w2") == "sent"
+    assert get_job(engine, "send-w1").detail == "sent by the queue's workers"
     dispose_engines()
 
 

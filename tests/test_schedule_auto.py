@@ -9,10 +9,11 @@ import pytest
 
 from mail_servers import SMTPTestServer
 from newsletter import issues
+from newsletter.db import get_engine
 from newsletter.schedule import jobs
 from newsletter.pipeline import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule.records import claim_digest, engine_for, get_digest
+from newsletter.schedule.records import claim_digest, get_digest
 from newsletter.schedule.times import cron_trigger, latest_fire
 from newsletter.schedule.scheduler import AUTO_JOB_ID, job_scheduler, list_jobs, schedule_auto, unschedule
 from newsletter.articles.links import page_links
@@ -102,7 +103,7 @@ def test_at_most_max_items_newest_first_the_rest_carried_over_and_min_items_hold
     third = jobs.run_firing(config, MONDAY + timedelta(days=14), WEEKLY, "UTC")
     assert (third.state, third.items) == ("skipped", 0)
     assert len(server.messages) == 2 * READERS
-    assert "fewer than min_items" in get_digest(engine_for(config), third.issue_id).detail
+    assert "fewer than min_items" in get_digest(get_engine(config), third.issue_id).detail
 
 
 def test_with_review_on_nothing_is_sent_before_the_deadline(tmp_path, server, site):
@@ -120,7 +121,7 @@ def test_with_review_on_nothing_is_sent_before_the_deadline(tmp_path, server, si
         assert server.messages == []
         assert wait_for(lambda: len(server.messages) == READERS, 5), daemon.log()
         assert per_address(server) == {r: 1 for r in readers}
-        assert wait_for(lambda: get_digest(engine_for(config), draft.issue_id).state == "sent", 2)
+        assert wait_for(lambda: get_digest(get_engine(config), draft.issue_id).state == "sent", 2)
         assert daemon.terminate() == 0
     finally:
         daemon.close()
@@ -133,7 +134,7 @@ def test_unscheduling_the_review_cancels_the_draft_and_its_items_stay_new(tmp_pa
     assert draft.state == "draft"
     info = unschedule(config, f"review-{draft.issue_id}")
     assert info.issue_id == draft.issue_id
-    assert get_digest(engine_for(config), draft.issue_id).state == "cancelled"
+    assert get_digest(get_engine(config), draft.issue_id).state == "cancelled"
     assert list_jobs(config) == []
     # Had the job already been handed to a worker, it still would not send a cancelled draft.
     jobs.send_job(str(config.path), draft.issue_id, "", f"review-{draft.issue_id}")
@@ -175,7 +176,7 @@ def test_a_cron_firing_missed_while_down_runs_once_at_start(tmp_path, server, si
         time.sleep(1.0)
         assert per_address(server) == {r: 1 for r in readers}
         assert daemon.log().count("automatic digest: firing of") == 1
-        assert wait_for(lambda: get_digest(engine_for(config), f"auto-{last:%Y%m%d-%H%M}").state == "sent", 3)
+        assert wait_for(lambda: get_digest(get_engine(config), f"auto-{last:%Y%m%d-%H%M}").state == "sent", 3)
         assert daemon.terminate() == 0
     finally:
         daemon.close()
@@ -187,7 +188,7 @@ def test_a_firing_interrupted_mid_build_is_finished_by_the_next_daemon(tmp_path,
     site.publish("library-passkeys", "Passkeys", now - timedelta(seconds=10))
     schedule_auto(config, now=now - timedelta(hours=2))
     fired = latest_fire(cron_trigger("0 * * * *", timezone.utc), now)
-    claim_digest(engine_for(config), f"auto-{fired:%Y%m%d-%H%M}", fired.timestamp())   # died here
+    claim_digest(get_engine(config), f"auto-{fired:%Y%m%d-%H%M}", fired.timestamp())   # died here
     daemon = Daemon(config)
     try:
         assert wait_for(lambda: len(server.messages) == READERS, 15), daemon.log()
@@ -206,7 +207,7 @@ def test_a_draft_the_editor_sent_by_hand_is_not_sent_again_at_the_deadline(tmp_p
     assert send_issue(config, draft.issue_id).sent == READERS              # `newsletter send` by the editor
     jobs.send_job(str(config.path), draft.issue_id, "", f"review-{draft.issue_id}")   # the deadline
     assert per_address(server) == {r: 1 for r in readers}
-    assert get_digest(engine_for(config), draft.issue_id).state == "sent"
+    assert get_digest(get_engine(config), draft.issue_id).state == "sent"
     # Removing a deadline job after the editor's send does not turn the issue into a cancelled one.
     again = jobs.run_firing(config, MONDAY + timedelta(days=7), WEEKLY, "UTC")
     site.publish("walk-after-dinner", "Walk", MONDAY + timedelta(days=8))
@@ -214,4 +215,4 @@ def test_a_draft_the_editor_sent_by_hand_is_not_sent_again_at_the_deadline(tmp_p
     draft2 = jobs.run_firing(config, MONDAY + timedelta(days=14), WEEKLY, "UTC")
     send_issue(config, draft2.issue_id)
     unschedule(config, f"review-{draft2.issue_id}")
-    assert get_digest(engine_for(config), draft2.issue_id).state == "sent"
+    assert get_digest(get_engine(config), draft2.issue_id).state == "sent"

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from mail_servers import SMTPTestServer, free_port
+from newsletter.db import get_engine
 from newsletter.ledger import Ledger
 from newsletter.schedule.lease import Lease
-from newsletter.schedule.records import engine_for, get_job, set_job_state
+from newsletter.schedule.records import get_job, set_job_state
 from newsletter.schedule.scheduler import add_send_job, job_scheduler, list_jobs, schedule_send
 from schedule_support import Daemon, add_subscribers, per_address, wait_for, write_built_issue, write_config
 
@@ -62,7 +63,7 @@ def test_an_issue_scheduled_two_seconds_ahead_arrives_on_time_once(project, serv
     assert time.time() - due.timestamp() <= 2.0           # and not late
     assert per_address(server) == {a: 1 for a in addresses}
     assert list_jobs(config) == []                      # a one-off job is gone once it ran
-    assert wait_for(lambda: get_job(engine_for(config), "send-w1").state == "done", 3)
+    assert wait_for(lambda: get_job(get_engine(config), "send-w1").state == "done", 3)
     assert daemon.terminate() == 0
     assert "job send-w1: issue w1: 5 sent; issue sent" in daemon.log()
 
@@ -123,10 +124,10 @@ def test_sigterm_stops_cleanly_and_releases_the_lock(project, daemons):
     config, _ = project
     daemon = daemons(config)
     assert daemon.wait_log("scheduler active"), daemon.log()
-    assert Lease(engine_for(config)).holder() is not None
+    assert Lease(get_engine(config)).holder() is not None
     assert daemon.terminate() == 0
     assert "scheduler stopped" in daemon.log()
-    assert Lease(engine_for(config)).holder() is None
+    assert Lease(get_engine(config)).holder() is None
 
 
 def test_a_send_interrupted_after_its_job_left_the_store_is_resumed(project, server, daemons):
@@ -137,13 +138,13 @@ def test_a_send_interrupted_after_its_job_left_the_store_is_resumed(project, ser
     add_send_job(config, "w1", due)
     with job_scheduler(config) as scheduler:
         scheduler.remove_job("send-w1")
-    set_job_state(engine_for(config), "send-w1", "running")
+    set_job_state(get_engine(config), "send-w1", "running")
     daemon = daemons(config)
     assert wait_for(lambda: len(server.messages) == READERS, 10), daemon.log()
     assert "was interrupted: scheduling it again" in daemon.log()
     assert per_address(server) == {a: 1 for a in addresses}
     # The last message arrives before the daemon records it: the issue turns "sent" just after.
-    assert wait_for(lambda: Ledger(engine_for(config)).issue_state("w1") == "sent", 5), daemon.log()
+    assert wait_for(lambda: Ledger(get_engine(config)).issue_state("w1") == "sent", 5), daemon.log()
     assert daemon.terminate() == 0
 
 
@@ -156,7 +157,7 @@ def test_a_job_missed_beyond_the_grace_time_is_not_run(tmp_path, server, daemons
     assert daemon.wait_log("missed its time"), daemon.log()
     time.sleep(0.5)
     assert server.messages == []
-    assert wait_for(lambda: get_job(engine_for(config), "send-w1").state == "missed", 3)
+    assert wait_for(lambda: get_job(get_engine(config), "send-w1").state == "missed", 3)
     assert "send it with `newsletter send w1`" in daemon.log()
     assert daemon.terminate() == 0
 
@@ -184,10 +185,10 @@ def test_sigterm_during_a_send_stops_it_and_the_next_run_resumes_it(tmp_path, se
     assert wait_for(lambda: len(server.messages) >= 3, 8), first.log()
     assert first.terminate(timeout=10) == 0
     assert len(server.messages) < 40 and "send stopped by the shutdown" in first.log()
-    assert get_job(engine_for(config), "send-w1").state == "running"
+    assert get_job(get_engine(config), "send-w1").state == "running"
     second = daemons(config, "second")
     assert wait_for(lambda: len(server.messages) == 40, 15), second.log()
-    assert wait_for(lambda: get_job(engine_for(config), "send-w1").state == "done", 3)
+    assert wait_for(lambda: get_job(get_engine(config), "send-w1").state == "done", 3)
     assert per_address(server) == {a: 1 for a in addresses}
-    assert Ledger(engine_for(config)).counts("w1")["sent"] == 40
+    assert Ledger(get_engine(config)).counts("w1")["sent"] == 40
     assert second.terminate() == 0

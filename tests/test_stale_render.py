@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import tomlkit
 
+from newsletter.db import get_engine
 from newsletter.config import load_config
 from newsletter.schedule import jobs
-from newsletter.schedule.records import engine_for, get_job
+from newsletter.schedule.records import get_job
 
 STALE = "changed after it was built"
 
@@ -83,7 +84,7 @@ def test_a_scheduled_job_refuses_a_stale_render(built, caplog):
     _set_title(built.issue_file("w1"), "New title")
     with caplog.at_level(logging.ERROR, logger="newsletter"):
         jobs.send_job(str(built.config_file), "w1", "", "send-w1")
-    record = get_job(engine_for(load_config(built.config_file)), "send-w1")
+    record = get_job(get_engine(load_config(built.config_file)), "send-w1")
     assert record.state == "failed" and STALE in record.detail
     assert any(STALE in r.getMessage() and "not sent" in r.getMessage() for r in caplog.records)
     assert not (built.root / "state" / "outbox").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,27 @@ def test_import_reports_bad_rows_by_line_and_imports_the_rest(store, tmp_path):
     ann = store.get("ann@example.org", "default")
     assert (ann.email, ann.name, ann.fields) == ("ann@example.org", "Ann", {"city": "Lyon"})
     assert store.get("dee@example.org", "default").fields == {}
+
+
+def test_import_streams_in_batches_and_counts_duplicates_across_them(store, tmp_path, monkeypatch):
+    from newsletter.subscribers import csvfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    n = csvfile.BATCH * 2 + 500
+    lines = ["email,name,city"] + [f"user{i}@example.org,User {i},Town" for i in range(n)]
+    # Repeats of rows from earlier batches, one of them twice in the same later batch, and a bad line.
+    lines += ["user5@example.org,Fifth,Oslo", "USER5@example.org,,Rome", "user1500@example.org,,Lima", "bad"]
+    csv_file = tmp_path / "big.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = store.import_csv(csv_file, "default")
+    assert (report.added, report.duplicates, report.updated) == (n, 3, 2)
+    assert report.errors == [(n + 5, report.errors[0][1])] and "invalid email address" in report.errors[0][1]
+    fifth = store.get("user5@example.org", "default")
+    assert (fifth.name, fifth.fields) == ("Fifth", {"city": "Rome"})       # later values win
+    assert not list(scratch.iterdir())                                    # its scratch file is gone
 
 
 def test_import_line_numbers_count_physical_lines(store, tmp_path):

@@ -13,9 +13,9 @@ import click
 
 from .. import signing
 from ..config import Config
+from ..db import get_engine
 from ..schedule import scheduler
 from ..schedule.lease import Lease
-from ..schedule.records import engine_for
 from ..schedule.times import zone
 from .common import AppContext, emit_json, json_option, pass_app, say, warn
 from .group import cli
@@ -30,7 +30,7 @@ def _when(moment: datetime | None, config: Config) -> str:
 
 def _note_if_no_daemon(config: Config) -> None:
     """Say on stderr when no `newsletter run` is active on this database (jobs would not fire)."""
-    holder = Lease(engine_for(config)).holder()
+    holder = Lease(get_engine(config)).holder()
     if holder is None or holder.expires_at < time.time():
         warn("no `newsletter run` is active on this database: jobs fire once one runs")
 

@@ -17,7 +17,8 @@ An ambiguous result writes nothing, so its row stays "W". After a crash the last
 subscriber decides what its "sending" row becomes (see Ledger.recover): W unknown, S sent, N or
 nothing pending (resent normally: its message never left). The journal speaks only for the rows
 its own run claimed (the ledger marks each claimed row with the run id), never for rows another
-run, or another host sharing the database, had in flight.
+run, or another host sharing the database, had in flight. Queue chunks, which another host may
+retry, keep the same events in the ledger rows instead (LedgerJournal, ledger/marks.py).
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ import os
 import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from ..ledger import marks
 from ..models import Delivery, Recipient
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +125,32 @@ class Journal:
                 self.path.unlink()
             except OSError as err:
                 log.debug("cannot remove %s: %s", self.path, err)
+
+
+class LedgerJournal:
+    """A journal kept in the ledger rows (ledger/marks.py), for queue chunks: a chunk retried on
+    another host after its worker died reads it there. Same methods as Journal; each call is one
+    short transaction, so each message costs two round trips to the database (measured by
+    bench/workers.py: they hide behind a relay's 50 ms a message)."""
+
+    def __init__(self, engine: "Engine", issue_id: str):
+        """Start the journal of a new run of issue_id's chunk; .run_id names the run (claim rows with it)."""
+        self.engine, self.issue_id = engine, issue_id
+        self.run_id = marks.new_run_id()
+
+    def handed(self, recipients: Sequence[Recipient]) -> None:
+        """Note that the messages of recipients are about to be handed over (Backend.on_handover)."""
+        marks.mark_handed(self.engine, self.issue_id, self.run_id,
+                          [r.subscriber_id for r in recipients if r.subscriber_id is not None])
+
+    def settled(self, results: Iterable[tuple[Recipient, object]]) -> None:
+        """Note each (recipient, result) that ended, as Journal.settled does."""
+        marks.mark_settled(self.engine, self.issue_id, self.run_id,
+                           [(r.subscriber_id, "S" if type(result) is Delivery else "N", r.message_id)
+                            for r, result in results if r.subscriber_id is not None and result is not None])
+
+    def close(self, *, remove: bool) -> None:
+        """Nothing to close: recording a row replaces its mark."""
+
+
+AnyJournal = Journal | LedgerJournal

@@ -9,28 +9,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..backends.base import Backend, MessageSource
-from ..errors import (
-    AmbiguousDelivery,
-    DeliveryError,
-    NewsletterError,
-    RecipientRejected,
-    SendStopped,
-    StopRun,
-    TransientDeliveryError,
-)
-from ..ledger import Ledger, Outcome, format_reply
-from ..models import Delivery, DeliveryState, Recipient, ReplyClass
+from ..errors import DeliveryError, NewsletterError, SendStopped, StopRun
+from ..ledger import Ledger, Outcome
+from ..models import DeliveryState, Recipient
 from .claims import CLAIM_ROWS, Claims
-from .journal import Journal
+from .journal import AnyJournal
 from .pacing import CircuitBreaker, RateLimiter, signals_set
 from .record import Recorder
-from .task import Marker, TaskResult, TaskRunner, reply_of
+from .outcomes import LoopTally, RowOutcomes
+from .task import TaskResult, TaskRunner
 
 if TYPE_CHECKING:
     from ..config import DeliverySection
@@ -40,7 +32,6 @@ log = logging.getLogger(__name__)
 TASK_ROWS = 128         # rows per worker task when the backend sends few messages per call
 FLUSH_ROWS = 1024       # record results at least this often (rows) ...
 FLUSH_SECONDS = 0.25    # ... or this often (seconds); the journal, not these, bounds a crash's loss
-MAX_RETRY_WAIT = 300.0  # a retry further away than this is left deferred for the next run
 
 
 def _freeze_older_objects() -> bool:
@@ -54,22 +45,7 @@ def _freeze_older_objects() -> bool:
     return True
 
 
-@dataclass
-class LoopTally:
-    """What one run did, row by row."""
-
-    sent: int = 0
-    bounced: int = 0
-    deferred: int = 0       # left deferred for the next run
-    failed: int = 0
-    skipped: int = 0
-    unknown: int = 0        # may have been delivered: ambiguous replies, batches that broke
-    released: int = 0       # claimed but handed back untried (or held bounces voided) when the run stopped
-    retries: int = 0
-    paused: str = ""        # why the circuit breaker stopped the run, when it did
-
-
-class SendLoop:
+class SendLoop(RowOutcomes):
     """One run over the claimable rows of (issue, list); run() returns a LoopTally or raises.
 
     The first delivery.pause_consecutive rows go out as one task on their own; only when they
@@ -83,7 +59,7 @@ class SendLoop:
                  factory_recipient: Callable[..., Recipient], delivery: "DeliverySection", issue_id: str,
                  list_name: str, retry_unknown: bool, total: int,
                  progress: Callable[[int, int], None] | None = None, halt: threading.Event | None = None,
-                 journal: Journal | None = None, rows: tuple[int, int] | None = None,
+                 journal: AnyJournal | None = None, rows: tuple[int, int] | None = None,
                  limiter: RateLimiter | None = None):
         self.ledger, self.backend, self.source = ledger, backend, source
         self.issue_id, self.list_name, self.retry_unknown = issue_id, list_name, retry_unknown
@@ -296,72 +272,3 @@ class SendLoop:
                 log.warning("the send stopped: %s", reason)
         else:
             self.tally.bounced += book.saw(len(rows))
-
-    def _one(self, rid: int, sid: int | None, rec: Recipient, result: object, tries: int) -> None:
-        """Turn one row's result into its outcome (tries: this row's attempts in this run)."""
-        book, tally = self.book, self.tally
-        if isinstance(result, Delivery):
-            book.add(Outcome(rid, DeliveryState.SENT, result.message_id or rec.message_id,
-                             result.provider_id, reply_of_delivery(result)))
-            tally.sent += 1
-        elif isinstance(result, RecipientRejected):
-            log.warning("%s rejected: %s", rec.email, result.reply or result)
-            book.hold(Outcome(rid, DeliveryState.BOUNCED, rec.message_id, reply=reply_of(result), subscriber_id=sid))
-        elif isinstance(result, TransientDeliveryError):
-            self._transient(rid, rec, result, tries)
-            return
-        elif isinstance(result, AmbiguousDelivery):
-            log.warning("%s: %s", rec.email, result)
-            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=reply_of(result)))
-            tally.unknown += 1
-        elif isinstance(result, StopRun):
-            # Not sent, or refused for a reason that is not the address: the row stays pending.
-            if result.reply and (self.fatal is None or not getattr(self.fatal, "reply", "")):
-                self.fatal = result
-            book.add(Outcome(rid, DeliveryState.PENDING, reply=reply_of(result) if result.reply else ""))
-            tally.released += 1
-            return
-        elif isinstance(result, DeliveryError):
-            log.warning("%s failed: %s", rec.email, result.reply or result)
-            book.add(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=reply_of(result)))
-            tally.failed += 1
-        elif not isinstance(result, Marker):
-            raise TypeError(f"not a result: {result!r}")
-        elif result.kind == "unbuildable":
-            book.add(Outcome(rid, DeliveryState.FAILED, reply=format_reply(ReplyClass.FAILED, str(result.error))))
-            tally.failed += 1
-        elif result.kind == "fatal":
-            self.fatal = self.fatal or result.error
-            book.add(Outcome(rid, DeliveryState.PENDING, reply=reply_of(result.error)))
-            tally.released += 1
-            return
-        elif result.kind == "broken":
-            self.fatal = self.fatal or result.error
-            book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id,
-                             reply=format_reply(ReplyClass.AMBIGUOUS, f"backend error: {result.error}")))
-            tally.unknown += 1
-        else:
-            book.add(Outcome(rid, DeliveryState.PENDING))
-            tally.released += 1
-            return
-        self.done += 1
-
-    def _transient(self, rid: int, rec: Recipient, err: TransientDeliveryError, tries: int) -> None:
-        """Record a temporary failure and schedule the retry, or leave the row for the next run."""
-        reply = reply_of(err)
-        delay = err.retry_after if err.retry_after is not None else self.backoff * 2 ** (tries - 1)
-        outcome = Outcome(rid, DeliveryState.DEFERRED, rec.message_id, reply=reply)
-        self.book.add(outcome)
-        if tries < self.max_attempts and delay <= MAX_RETRY_WAIT and not self.stop.is_set():
-            log.debug("%s deferred (%s): retry %d in %.1fs", rec.email, reply, tries + 1, delay)
-            heapq.heappush(self._retries, (time.monotonic() + delay, rid))
-            self._tries[rid] = tries
-        else:
-            log.warning("%s deferred to the next run (attempt %d failed): %s", rec.email, tries, reply)
-            self.tally.deferred += 1
-            self.done += 1
-
-
-def reply_of_delivery(delivery: Delivery) -> str:
-    """Return the reply to record for a delivered message."""
-    return format_reply(ReplyClass.DELIVERED, delivery.reply)

@@ -12,12 +12,12 @@ from typing import Any, TYPE_CHECKING
 
 from ..backends.base import Backend
 from ..errors import DeliveryError
-from ..ledger import Ledger
+from ..ledger import Ledger, marks
 from ..models import Delivery, Recipient
 from ..personalize.message import MessageFactory
 from ..render.saved import render_dir
 from ..subscribers.store import SubscriberStore
-from .journal import Journal, read_journal
+from .journal import AnyJournal, Journal, LedgerJournal, read_journal
 from .loop import SendLoop
 from .pacing import RateLimiter
 
@@ -81,7 +81,7 @@ def deliver(report: SendReport, ledger: Ledger, backend: Backend, factory: Messa
     report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     ledger.plan(issue_id, list_name)
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown)
-    _run(report, folder, ledger=ledger, backend=backend, source=factory, factory_recipient=factory.recipient_for,
+    _run(report, Journal(folder), ledger=ledger, backend=backend, source=factory, factory_recipient=factory.recipient_for,
          delivery=delivery, issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
          total=report.to_send, progress=progress, halt=halt)
     report.state = ledger.finish(issue_id, list_name)
@@ -95,29 +95,28 @@ def deliver_chunk(report: SendReport, ledger: Ledger, backend: Backend, factory:
     rows, an inclusive (first, last) range planned earlier; fills and returns report.
 
     The caller holds the chunk's lock (lock.chunk_lock), so rows of the range left "sending" were
-    in flight in a run of this chunk that died: its journal (kept per chunk on this host) settles
-    them as deliver() does; a run that died on another host left no journal here, so they become
-    "unknown". limiter is the rate limit shared by every worker. The issue's state is left to the
+    in flight in a run of this chunk that died: its journal, kept in those rows (LedgerJournal:
+    readable from any host, so a chunk retried on another host after its worker died settles
+    them too), says which were delivered, never handed over, or maybe delivered ("unknown").
+    limiter is the rate limit shared by every worker. The issue's state is left to the
     caller (ledger.finish scans the whole send: once, after its last chunk). Raises as deliver().
     """
     issue_id, list_name = report.issue_id, report.list_name
-    folder = render_dir(factory.config.paths.state, issue_id) / "chunks" / f"{list_name}-{rows[0]}-{rows[1]}"
-    run_id, settled = read_journal(folder) or ("", None)
+    run_id, settled = marks.read_marks(ledger.engine, issue_id, list_name, rows) or ("", None)
     recovered = ledger.recover_range(issue_id, list_name, rows, settled, run_id)
     report.recovered_unknown, report.recovered_sent, report.recovered_pending = recovered
     report.to_send = ledger.claimable(issue_id, list_name, retry_unknown, rows=rows)
-    _run(report, folder, ledger=ledger, backend=backend, source=factory, factory_recipient=factory.recipient_for,
-         delivery=delivery, issue_id=issue_id, list_name=list_name, retry_unknown=retry_unknown,
-         total=report.to_send, halt=halt, rows=rows, limiter=limiter)
+    _run(report, LedgerJournal(ledger.engine, issue_id), ledger=ledger, backend=backend, source=factory,
+         factory_recipient=factory.recipient_for, delivery=delivery, issue_id=issue_id, list_name=list_name,
+         retry_unknown=retry_unknown, total=report.to_send, halt=halt, rows=rows, limiter=limiter)
     return report
 
 
-def _run(report: SendReport, folder: Path, **loop: Any) -> None:
-    """Run a SendLoop (loop: its arguments) journaling in folder; copy its tally into report.
+def _run(report: SendReport, journal: AnyJournal, **loop: Any) -> None:
+    """Run a SendLoop (loop: its arguments) noting its events in journal; copy its tally into report.
 
     The journal is removed after a run that ended cleanly, and kept while any row may still be
     "sending" (a crash, a database error): the next run reads it."""
-    journal = Journal(folder)
     clean = False
     try:
         send_loop = SendLoop(journal=journal, **loop)

@@ -10,7 +10,7 @@ from ..backends.base import Backend, MessageSource
 from ..errors import AmbiguousDelivery, ConfigError, DeliveryError, NewsletterError, StopRun
 from ..ledger import Claimed, Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
-from .journal import Journal
+from .journal import AnyJournal
 from .pacing import CircuitBreaker, RateLimiter
 
 
@@ -48,7 +48,7 @@ class TaskRunner:
 
     def __init__(self, *, recipient: Callable[..., Recipient], backend: Backend, source: MessageSource,
                  batch: int, limiter: RateLimiter, stop: threading.Event, breaker: CircuitBreaker,
-                 journal: Journal | None = None):
+                 journal: AnyJournal | None = None):
         self.recipient, self.backend, self.source = recipient, backend, source
         self.batch, self.limiter, self.stop = batch, limiter, stop
         self.breaker, self.journal = breaker, journal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -178,8 +178,12 @@ class Ledger(Recovery):
                 if bounced:
                     _suppress_bounced(conn, bounced)
 
-    def finish(self, issue_id: str, list_name: str) -> str:
-        """Mark (issue_id, list_name) sent when no row is still open; return its state."""
+    def finish(self, issue_id: str, list_name: str,
+               then: Callable[[Connection], None] | None = None) -> str:
+        """Mark (issue_id, list_name) sent when no row is still open; return its state.
+
+        then, when given, is called with the connection when the send is marked sent, inside the
+        same transaction (the scheduler's records of the send finish with it, or not at all)."""
         with write_transaction(self.engine) as conn:
             still_open = conn.execute(select(_D.c.id).where(
                 _D.c.issue_id == issue_id, _D.c.list == list_name,
@@ -187,6 +191,8 @@ class Ledger(Recovery):
             state = IssueState.SENDING if still_open else IssueState.SENT
             conn.execute(update(_I).where(_I.c.id == issue_id, _I.c.list == list_name, _I.c.state != state)
                          .values(state=state, finished_at=None if still_open else utcnow()))
+            if then is not None and state == IssueState.SENT:
+                then(conn)
         return state
 
     def counts(self, issue_id: str, list_name: str | None = None) -> dict[str, int]:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from ..db import deliveries, utcnow, write_transaction
 from ..models import DeliveryState, ReplyClass
 
+from .marks import run_of
 from .rows import RECORD_SLICE, Recovered, format_reply
 
 log = logging.getLogger("newsletter.ledger")
@@ -51,7 +52,7 @@ class Recovery:
             if rows is not None:
                 query = query.where(_D.c.id.between(*rows))
             for row_id, sid, claimed_by in conn.execute(query).all():
-                known = settled is not None and run_id and claimed_by == run_id
+                known = settled is not None and run_id and run_of(claimed_by) == run_id
                 kind, message_id = settled.get(sid, ("N", "")) if known else ("W", "")
                 if kind == "S":
                     sent.append({"b_id": row_id, "b_mid": message_id})

@@ -32,7 +32,7 @@ def code_tables() -> MetaData:
     from newsletter.queue.tables import queue_metadata
     from newsletter.schedule.lease import lock_metadata
     from newsletter.schedule.records import sched_metadata
-    from newsletter.schedule.scheduler import JOBS_TABLE
+    from newsletter.schedule.jobstore import JOBS_TABLE
 
     merged = MetaData()
     jobs = SQLAlchemyJobStore(url="sqlite://", tablename=JOBS_TABLE).jobs_t.metadata

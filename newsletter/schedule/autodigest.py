@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 
 from .. import issues, pipeline
 from ..config import Config
+from ..db import get_engine
 from ..errors import IssueError, NewsletterError
 from ..models import DigestState
 from ..render.issue import format_date
 from .records import (
     CarriedEntry,
     claim_digest,
-    engine_for,
     first_firing,
     get_digest,
     load_carry,
@@ -59,7 +59,7 @@ def since_for(config: Config, fired_at: datetime, cron: str, tz: ZoneInfo) -> da
     Skipped, failed and cancelled firings sent nothing, so their items stay new. Before the
     first automatic issue, the window opens one cron period before the first firing.
     """
-    engine = engine_for(config)
+    engine = get_engine(config)
     previous = previous_issue_time(engine, fired_at.timestamp())
     if previous is not None:
         return datetime.fromtimestamp(previous, timezone.utc)
@@ -75,7 +75,7 @@ def build(config: Config, issue_id: str, fired_at: datetime, cron: str, tz: Zone
     The issue starts with the entries the previous automatic issue could not take; what this one
     cannot take is kept for the next (records.digest_carry).
     """
-    engine = engine_for(config)
+    engine = get_engine(config)
     path = issues.issue_path(config.paths.issues, issue_id)
     local = fired_at.astimezone(tz)
     previous = previous_issue(engine, fired_at.timestamp())
@@ -127,7 +127,7 @@ def fire(config: Config, fired_at: datetime, *, sender: Sender, cron: str = "",
     """
     tz = tz or zone(config)
     issue_id = auto_issue_id(fired_at, tz)
-    engine = engine_for(config)
+    engine = get_engine(config)
     with _issue_lock(issue_id):
         record = claim_digest(engine, issue_id, fired_at.timestamp())
         if record.state not in ("building", "sending"):
@@ -160,7 +160,7 @@ def fire(config: Config, fired_at: datetime, *, sender: Sender, cron: str = "",
 
 def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResult:
     """Send the built automatic issue and record the outcome; a failure leaves it resumable."""
-    engine = engine_for(config)
+    engine = get_engine(config)
     try:
         report = sender(config, issue_id, config.schedule.list)
     except NewsletterError as err:
@@ -170,7 +170,9 @@ def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResul
         return FireResult(issue_id, "sending", items, str(err))
     if getattr(report, "enqueued", None) is not None and getattr(report, "state", "") != "sent":
         # Handed to the queue's workers ([queue] enabled): it is being sent, not sent yet.
-        set_digest(engine, issue_id, DigestState.SENDING, items=items, detail="queued for the workers")
+        # The workers mark it sent when they finish (records.finish_queued_send): perhaps already.
+        set_digest(engine, issue_id, DigestState.SENDING, items=items, detail="queued for the workers",
+                   only_from=(DigestState.SENDING,))
         return FireResult(issue_id, "sending", items, "queued for the workers")
     set_digest(engine, issue_id, DigestState.SENT, items=items)
     return FireResult(issue_id, "sent", items)
@@ -178,7 +180,7 @@ def send(config: Config, issue_id: str, items: int, sender: Sender) -> FireResul
 
 def mark_sent(config: Config, issue_id: str) -> None:
     """Record that an automatic issue held for review went out (its deadline send finished)."""
-    engine = engine_for(config)
+    engine = get_engine(config)
     if get_digest(engine, issue_id) is not None:
         set_digest(engine, issue_id, DigestState.SENT, only_from=(DigestState.DRAFT, DigestState.SENDING))
 
@@ -186,7 +188,7 @@ def mark_sent(config: Config, issue_id: str) -> None:
 def is_cancelled(config: Config, issue_id: str) -> bool:
     """Return True when issue_id is an automatic draft whose send was cancelled."""
     try:
-        record = get_digest(engine_for(config), issues.check_issue_id(issue_id))
+        record = get_digest(get_engine(config), issues.check_issue_id(issue_id))
     except IssueError:
         return False
     return record is not None and record.state == "cancelled"

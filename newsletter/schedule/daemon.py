@@ -20,6 +20,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from ..config import Config
+from ..db import get_engine
 from ..errors import ConfigError, NewsletterError
 from ..models import JobState
 from . import inbox_feeds, jobs
@@ -28,7 +29,6 @@ from .records import (
     OPEN_JOB_STATES,
     UNFINISHED_DIGEST,
     digests_in,
-    engine_for,
     get_digest,
     get_job,
     jobs_in,
@@ -96,7 +96,7 @@ class Daemon:
         config_file(config)
         self.config = config
         self.poll = poll
-        self.engine = engine_for(config)
+        self.engine = get_engine(config)
         self.lease = Lease(self.engine, lease_seconds, clock=clock)
         self._halt = ""            # plain values: written by signal handlers and the lease keeper
         self._lost = ""
@@ -204,7 +204,7 @@ class Daemon:
 
 def _readd_sends(config: Config, scheduler: BaseScheduler, stored: set[str]) -> None:
     """Schedule again the sends that were due or running when a scheduler stopped."""
-    engine, tz, path = engine_for(config), zone(config), config_file(config)
+    engine, tz, path = get_engine(config), zone(config), config_file(config)
     for rec in jobs_in(engine, OPEN_JOB_STATES):
         if rec.kind != "send" or rec.job_id in stored:
             continue
@@ -218,7 +218,7 @@ def _readd_sends(config: Config, scheduler: BaseScheduler, stored: set[str]) -> 
 
 def _firings_to_finish(config: Config, scheduler: BaseScheduler, now: datetime) -> dict[str, datetime]:
     """Return the automatic firings (issue id → time) that a stopped scheduler left unfinished."""
-    engine = engine_for(config)
+    engine = get_engine(config)
     todo = {d.issue_id: datetime.fromtimestamp(d.fired_at, zone(config)) for d in digests_in(engine, UNFINISHED_DIGEST)}
     auto, job = get_job(engine, AUTO_JOB_ID), scheduler.get_job(AUTO_JOB_ID)
     if auto is None or auto.state != "active" or job is None:
@@ -237,7 +237,7 @@ def recover(config: Config, now: datetime | None = None) -> None:
     """Re-add the jobs a crash or stop interrupted, so that each runs once (if within the grace time)."""
     now = now or datetime.now(zone(config))
     grace, path = grace_seconds(config), config_file(config)
-    auto = get_job(engine_for(config), AUTO_JOB_ID)
+    auto = get_job(get_engine(config), AUTO_JOB_ID)
     cron, tz_name = (auto.cron, auto.timezone) if auto is not None else (config.schedule.cron, zone(config).key)
     with job_scheduler(config) as scheduler:
         stored = {job.id for job in scheduler.get_jobs()}

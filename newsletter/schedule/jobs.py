@@ -11,6 +11,7 @@ import threading
 from datetime import datetime
 
 from ..config import Config, load_config
+from ..db import get_engine
 from ..delivery.send import SendReport
 from ..errors import NewsletterError, SendStopped
 from ..feedback.pause import check_scheduled_send
@@ -18,7 +19,7 @@ from ..models import IssueState, JobState
 from ..pipeline import send_issue
 from ..queue.enqueue import QueuedSend
 from . import autodigest
-from .records import engine_for, get_job, set_job_state
+from .records import get_job, set_job_state
 from .scheduler import add_send_job, review_job_id
 from .times import cron_trigger, latest_fire, zone_named
 
@@ -80,7 +81,7 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
     config = _load(config_file, f"job {job_id}")
     if config is None:
         return
-    engine = engine_for(config)
+    engine = get_engine(config)
     record = get_job(engine, job_id)
     if (record is not None and record.state == "cancelled") or autodigest.is_cancelled(config, issue_id):
         log.info("job %s: issue %s was cancelled; not sending", job_id, issue_id)
@@ -97,7 +98,12 @@ def send_job(config_file: str, issue_id: str, list_name: str, job_id: str) -> No
         log.error("job %s: issue %s not sent: %s (resume with `newsletter send %s`)",
                   job_id, issue_id, err, issue_id)
         return
-    set_job_state(engine, job_id, JobState.DONE, _summary(report))
+    if isinstance(report, QueuedSend) and report.state != IssueState.SENT:
+        # The workers finish it: the chunk that ends the send marks this record done
+        # (schedule.records.finish_queued_send), perhaps already, hence only from "running".
+        set_job_state(engine, job_id, JobState.QUEUED, _summary(report), only_from=(JobState.RUNNING,))
+    else:
+        set_job_state(engine, job_id, JobState.DONE, _summary(report))
     if report.state == IssueState.SENT:
         autodigest.mark_sent(config, issue_id)
     log.info("job %s: issue %s: %s", job_id, issue_id, _summary(report))

@@ -18,12 +18,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from ..config import Config
-from ..db import get_engine, write_transaction
+from ..db import write_transaction
 from ..models import DigestState, JobState
-from .lease import ensure_tables
 
 sched_metadata = MetaData()
 
@@ -102,13 +100,6 @@ class DigestRecord:
     state: str
     items: int
     detail: str
-
-
-def engine_for(config: Config) -> Engine:
-    """Return the project's engine with the scheduler's tables created; raises ConfigError."""
-    engine = get_engine(config)
-    ensure_tables(engine, sched_metadata)
-    return engine
 
 
 def save_job(engine: Engine, record: JobRecord) -> None:
@@ -248,3 +239,21 @@ def previous_issue(engine: Engine, before: float) -> DigestRecord | None:
         row = conn.execute(select(t).where(t.c.fired_at < before, t.c.state.in_(COUNTS_AS_ISSUE))
                            .order_by(t.c.fired_at.desc()).limit(1)).first()
     return None if row is None else DigestRecord(row.issue_id, row.fired_at, row.state, row.items, row.detail)
+
+
+def finish_queued_send(conn: Connection, issue_id: str, list_name: str, *, default_list: str,
+                       digest_list: str) -> None:
+    """Record, on conn (the transaction that marks the send sent), that the workers finished
+    sending issue_id to list_name: its send jobs queued or running become done, and an automatic
+    issue sent to its list (digest_list, "" = default_list) becomes sent."""
+    lists = (list_name, "") if list_name == default_list else (list_name,)
+    now = time.time()
+    t = scheduled_jobs
+    conn.execute(update(t).where(t.c.kind == "send", t.c.issue_id == issue_id, t.c.list.in_(lists),
+                                 t.c.state.in_((JobState.RUNNING, JobState.QUEUED)))
+                 .values(state=JobState.DONE, detail="sent by the queue's workers", updated_at=now))
+    if list_name == (digest_list or default_list):
+        d = auto_digests
+        conn.execute(update(d).where(d.c.issue_id == issue_id,
+                                     d.c.state.in_((DigestState.SENDING, DigestState.DRAFT)))
+                     .values(state=DigestState.SENT, detail="sent by the queue's workers", updated_at=now))

@@ -7,32 +7,32 @@ so scheduling again moves a job instead of doubling it. `newsletter run` execute
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.base import BaseJobStore, JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import exc
 
 from .. import issues
 from ..config import Config
-from ..db import create_tables
+from ..db import get_engine
 from ..errors import ConfigError, IssueError
 from ..ledger import Ledger
 from ..models import DigestState, JobState
 from ..pipeline import check_current
 from ..render import saved
+from .jobstore import (  # noqa: F401 - JOBS_TABLE, StoreOnlyScheduler re-exported
+    JOBS_TABLE,
+    StoreOnlyScheduler,
+    config_file,
+    job_scheduler,
+    make_scheduler,
+    set_active,
+)
 from .records import (
     OPEN_JOB_STATES,
     JobRecord,
-    engine_for,
     get_digest,
     get_job,
     jobs_in,
@@ -57,17 +57,10 @@ REFIRE_FUNC = "newsletter.schedule.jobs:refire_job"
 _OLD_PATHS = {"newsletter.jobs:send_job": SEND_FUNC, "newsletter.jobs:auto_job": AUTO_FUNC,
               "newsletter.jobs:refire_job": REFIRE_FUNC}
 AUTO_JOB_ID = "auto-digest"
-JOBS_TABLE = "apscheduler_jobs"
-WORKERS = 4             # sends of different issues may overlap; each send has its own concurrency
 
 __all__ = ["ScheduleError", "JobInfo", "schedule_send", "schedule_auto", "list_jobs", "unschedule",
            "check_sendable", "add_send_job", "make_scheduler", "job_scheduler", "set_active",
            "drop_sent_jobs"]
-
-_active: BaseScheduler | None = None      # the running daemon's scheduler, in the daemon's process
-_active_url = ""
-_active_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class JobInfo:
@@ -79,91 +72,6 @@ class JobInfo:
     what: str
     issue_id: str = ""
     list_name: str = ""     # send jobs: the list as scheduled ("" = delivery.default_list)
-
-
-class StoreOnlyScheduler(BaseScheduler):
-    """A scheduler that never runs jobs and starts no thread: it adds, lists and removes them.
-
-    A paused BackgroundScheduler is not safe for this: on shutdown its thread makes one more
-    pass over the store and would take due jobs away from the daemon.
-    """
-
-    def shutdown(self, wait: bool = True) -> None:
-        """Close the job store (APScheduler requires each scheduler class to define this)."""
-        super().shutdown(wait)
-
-    def wakeup(self) -> None:
-        """Do nothing: jobs run in `newsletter run`, which polls the store."""
-        return None
-
-    def _process_jobs(self) -> None:
-        """Run nothing, ever (returns None: no wake-up needed)."""
-        return None
-
-
-class _JobStore(SQLAlchemyJobStore):
-    """APScheduler's SQLAlchemy job store on the project's engine, which it must not dispose."""
-
-    def start(self, scheduler: BaseScheduler, alias: str) -> None:
-        """Create the jobs table the way store.create_tables does: safe when two daemons start at once."""
-        BaseJobStore.start(self, scheduler, alias)
-        # The base class's plain CREATE TABLE fails with "database is locked" on SQLite when
-        # another process touches the database at that instant.
-        create_tables(self.engine, self.jobs_t.metadata)
-
-    def shutdown(self) -> None:
-        """Leave the engine open."""
-        # The base class disposes the engine; ours is shared with the ledger and the web app.
-        return None
-
-
-def config_file(config: Config) -> str:
-    """Return the config file jobs will load (absolute); raises ConfigError when there is none."""
-    if config.path is None:
-        raise ConfigError("scheduling needs a config file: jobs load it when they run")
-    return str(config.path)
-
-
-def make_scheduler(config: Config, cls: type[BaseScheduler] = StoreOnlyScheduler,
-                   **options: object) -> BaseScheduler:
-    """Return an unstarted scheduler of cls on the project's job store; raises ConfigError."""
-    engine = engine_for(config)
-    return cls(jobstores={"default": _JobStore(engine=engine, tablename=JOBS_TABLE)},
-               executors={"default": ThreadPoolExecutor(WORKERS)},
-               job_defaults={"coalesce": True, "max_instances": 1,
-                             "misfire_grace_time": grace_seconds(config)},
-               timezone=zone(config), **options)
-
-
-def set_active(scheduler: BaseScheduler | None, config: Config | None = None) -> None:
-    """Make jobs added in this process go through the running daemon's scheduler (or stop doing so)."""
-    global _active, _active_url
-    with _active_lock:
-        _active = scheduler
-        _active_url = config.database_url() if (scheduler is not None and config) else ""
-
-
-@contextlib.contextmanager
-def job_scheduler(config: Config) -> Iterator[BaseScheduler]:
-    """Yield a scheduler to add, list and remove jobs with, without running any; raises ConfigError.
-
-    Inside `newsletter run` that is the running scheduler (one scheduler per store); elsewhere a
-    scheduler that never runs jobs: the daemon sees its changes at its next poll of the store.
-    """
-    with _active_lock:
-        active = _active if _active is not None and _active_url == config.database_url() else None
-    if active is not None and active.running:
-        yield active
-        return
-    scheduler = make_scheduler(config)
-    try:
-        scheduler.start(paused=True)
-    except exc.SQLAlchemyError as err:
-        raise ConfigError(f"database: cannot open the job store: {err}") from err
-    try:
-        yield scheduler
-    finally:
-        scheduler.shutdown(wait=False)
 
 
 def describe(job: Job) -> JobInfo:
@@ -194,7 +102,7 @@ def check_sendable(config: Config, issue_id: str, list_name: str = "") -> None:
     saved.load_rendered(config.paths.state, issue_id)          # never built, or damaged
     check_current(config, issue_id)                           # the job would refuse it anyway
     target = list_name or config.delivery.default_list
-    ledger = Ledger(engine_for(config))
+    ledger = Ledger(get_engine(config))
     if target in ledger.lists_of(issue_id):
         counts = ledger.counts(issue_id, target)
         if not (counts["pending"] or counts["deferred"] or counts["sending"]):
@@ -216,7 +124,7 @@ def add_send_job(config: Config, issue_id: str, moment: datetime, list_name: str
                  job_id: str | None = None) -> JobInfo:
     """Record and add the job that sends issue_id at moment (replacing one of the same id)."""
     job_id = job_id or send_job_id(issue_id, list_name)
-    engine = engine_for(config)
+    engine = get_engine(config)
     path = config_file(config)
     # Our record first: if we die before APScheduler has the job, the daemon adds it from here.
     save_job(engine, JobRecord(job_id, "send", issue_id, list_name, "", "", moment.timestamp(),
@@ -262,7 +170,7 @@ def schedule_auto(config: Config, *, now: datetime | None = None) -> JobInfo:
     check_auto_config(config)
     tz = zone(config)
     cron = config.schedule.cron.strip()
-    engine = engine_for(config)
+    engine = get_engine(config)
     path = config_file(config)
     registered = (now or datetime.now(tz)).timestamp()
     save_job(engine, JobRecord(AUTO_JOB_ID, "auto", "", config.schedule.list, cron, tz.key,
@@ -283,7 +191,7 @@ def list_jobs(config: Config) -> list[JobInfo]:
 
 def auto_drift(config: Config) -> str:
     """Return how the registered automatic digest differs from [schedule] now ("" when it does not)."""
-    record = get_job(engine_for(config), AUTO_JOB_ID)
+    record = get_job(get_engine(config), AUTO_JOB_ID)
     if record is None or record.state != "active":
         return ""
     now = (config.schedule.cron.strip(), config.schedule.timezone or "UTC")
@@ -295,7 +203,7 @@ def auto_drift(config: Config) -> str:
 
 def unschedule(config: Config, job_id: str) -> JobInfo:
     """Remove job job_id (a review deadline's removal cancels its draft); raises ScheduleError."""
-    engine = engine_for(config)
+    engine = get_engine(config)
     with job_scheduler(config) as scheduler:
         job = scheduler.get_job(job_id)
         if job is None:
@@ -324,7 +232,7 @@ def drop_sent_jobs(config: Config, issue_id: str, list_name: str) -> list[JobInf
     not add them back. Returns the jobs removed.
     """
     default = config.delivery.default_list
-    engine = engine_for(config)
+    engine = get_engine(config)
     removed: list[JobInfo] = []
     with job_scheduler(config) as scheduler:
         for job in scheduler.get_jobs():

@@ -18,6 +18,7 @@ from ..files import open_private
 from ..inputs import check_field_name, check_list_name, clean_field_value, clean_name
 from .addresses import address_key, normalise_address
 from .csvformat import EMAIL_HEADERS, CSVFormat, detect_format
+from .seen import SeenKeys
 
 if TYPE_CHECKING:
     from .store import SubscriberStore
@@ -166,27 +167,35 @@ def import_file(store: "SubscriberStore", path: str | os.PathLike[str], list_nam
 
     check_list_name(list_name)
     report = ImportReport(format=detect_format(Path(path), encoding))
-    seen: set[str] = set()
     batch: dict[str, dict[str, Any]] = {}
-    for line, record, message in read_rows(Path(path), report.format):
-        if record is None:
-            report.errors.append((line, message))
-            continue
-        key = record["key"]
-        if key in seen:
-            report.duplicates += 1
+    # Read and merged batch by batch: memory stays flat whatever the file's size (the addresses
+    # seen so far are on disk, seen.py), and every bad line is still reported.
+    with SeenKeys() as seen:
+        for line, record, message in read_rows(Path(path), report.format):
+            if record is None:
+                report.errors.append((line, message))
+                continue
+            key = record["key"]
             if key in batch:
+                report.duplicates += 1
                 _fold(batch[key], record)
                 continue
-        seen.add(key)
-        batch[key] = record
-        if len(batch) >= BATCH:
-            _merge(store, list_name, list(batch.values()), report, path)
-            batch = {}
-    if batch:
-        _merge(store, list_name, list(batch.values()), report, path)
+            batch[key] = record
+            if len(batch) >= BATCH:
+                _flush(store, list_name, batch, report, path, seen)
+                batch = {}
+        if batch:
+            _flush(store, list_name, batch, report, path, seen)
     report.errors.sort()
     return report
+
+
+def _flush(store: "SubscriberStore", list_name: str, batch: dict[str, dict[str, Any]], report: ImportReport,
+           path: str | os.PathLike[str], seen: SeenKeys) -> None:
+    """Count the batch's rows whose address an earlier batch had (duplicates: merged again, later
+    values win as within a batch), then merge the batch."""
+    report.duplicates += seen.add_new(batch)
+    _merge(store, list_name, list(batch.values()), report, path)
 
 
 def _merge(store: "SubscriberStore", list_name: str, records: list[dict[str, Any]], report: ImportReport,

@@ -1,4 +1,5 @@
-"""The chunk task a worker runs: one job = one chunk of a queued send, sent by pipeline.send_chunk."""
+"""The chunk task a worker runs: one job = one chunk of a queued send, sent by pipeline.send_chunk;
+the chunk that finishes the send also finishes the scheduler's records of it (same transaction)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from ..errors import ChunkBusy, SendStopped
 from ..pipeline import send_chunk
 from ..queue.app import CHUNK_TASK
 from ..queue.chunks import ChunkJob
+from ..schedule.records import finish_queued_send
 
 if TYPE_CHECKING:
     from procrastinate import App, JobContext
     from procrastinate.jobs import Job
+    from sqlalchemy.engine import Connection
 
     from ..config import Config
 
@@ -41,6 +44,12 @@ def register(app: "App", config: "Config", worker_ids: dict[str, int]) -> None:
     from ..queue.progress import worker_label
 
     label = worker_label()
+    default_list = config.delivery.default_list
+
+    def on_sent(conn: "Connection", issue_id: str, list_name: str) -> None:
+        """Finish the scheduler's records of a send in the transaction that marks it sent."""
+        finish_queued_send(conn, issue_id, list_name, default_list=default_list,
+                           digest_list=config.schedule.list)
 
     @app.task(name=CHUNK_TASK, pass_context=True, retry=ChunkRetry(), queue=config.queue.name)
     def send_chunk_task(context: "JobContext", *, chunk_id: int, issue_id: str, list_name: str,
@@ -50,7 +59,8 @@ def register(app: "App", config: "Config", worker_ids: dict[str, int]) -> None:
         where = f"issue {issue_id} chunk {chunk_id} (rows {first_row}-{last_row})"
         try:
             outcome = send_chunk(config, job, worker_id=context.job.worker_id or worker_ids.get("id"),
-                                 worker=label, should_stop=context.should_abort)
+                                 worker=label, should_stop=context.should_abort,
+                                 on_sent=lambda conn: on_sent(conn, issue_id, list_name))
         except ChunkBusy as err:
             log.info("%s: %s; trying again in %ds", where, err, BUSY_RETRY_SECONDS)
             raise

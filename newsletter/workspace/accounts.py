@@ -7,6 +7,7 @@ high-entropy, so a slow hash would add nothing but latency to every API call).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -25,9 +26,15 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}\Z")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "nlt_"
 _hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the answer time the same, so a
-# login form does not tell which user names exist.
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Return a hash to verify against when the user does not exist: the answer then takes the
+    same time, so a login form does not tell which user names exist. Made on first use, not at
+    import: Argon2 takes 64 MiB to hash, which every command (send, worker) would carry in its
+    peak RSS."""
+    return _hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class Accounts:
         """Return True when name exists and password is theirs (rehashing an outdated hash)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(users.c.password_hash).where(users.c.name == name)).first()
-        stored = row[0] if row else _DUMMY_HASH
+        stored = row[0] if row else _dummy_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
