@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -199,6 +200,15 @@ class Rendered:
     merge_fields: tuple[tuple[str, str], ...] = ()
     # What the render found and dropped (unsafe links, merge fields it cannot evaluate); not saved.
     warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildReport:
+    """What `build` produced: the render, where it was saved, and the pre-send warnings."""
+
+    rendered: Rendered
+    folder: Path
+    warnings: list[str]
 
 
 @dataclass(frozen=True)

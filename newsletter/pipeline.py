@@ -14,17 +14,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import issues
-from .articles.compose import AddProgress, AddReport
+from .articles.compose import AddProgress, AddReport, Composed
 from .articles.digestfill import DigestCompose
 from .config import Config
 from .errors import ChecksFailed, IssueError, SourceError
-from .models import Rendered
+from .models import BuildReport
 # The queue's half of the send step: send_issue hands a send to the workers (enqueue_issue), and
 # each worker sends its chunks with send_chunk; and a test copy outside the ledger (send_test).
 # The CLI, the web app and the worker import them from here.
@@ -39,15 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]   # (rows done in this run, rows to do in this run)
-
-
-@dataclass
-class BuildReport:
-    """What `build` produced: the render, where it was saved, and the pre-send warnings."""
-
-    rendered: Rendered
-    folder: Path
-    warnings: list[str]
 
 
 # -- compose: sources → items in the issue file ----------------------------------------------------
@@ -119,6 +109,16 @@ def add_sources(config: Config, issue_id: str, sources: list[str], *, section: s
     if force and appended:
         report.cleared = curation.clear_tombstones(config, issue_id, [a.link for a in appended])
     return report
+
+
+def read_article(config: Config, source: str, summarizer: str | None = None) -> Composed:
+    """Fetch, extract and summarise one source without adding it to an issue (an inbox candidate,
+    a regenerated blurb); summarizer names a plugin (default: summarize.summarizer). Raises
+    SourceError for the source, ConfigError for the summariser."""
+    from .articles.compose import compose_one
+    from .summarize import make_summarizer
+
+    return compose_one(config, source, make_summarizer(config.summarize, summarizer))
 
 
 def add_feed(config: Config, issue_id: str, feed: str, *, since: datetime | timedelta | None = None,

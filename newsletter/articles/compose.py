@@ -85,6 +85,34 @@ def compose_items(docs: Iterable[tuple[str, RawDocument | SourceError]], section
     return appended
 
 
+@dataclass(frozen=True)
+class Composed:
+    """One source read on its own: the document fetched, its article, the story's link ("" when
+    the page names none) and the summary written for it."""
+
+    doc: RawDocument
+    article: Article
+    link: str
+    summary: str
+
+
+def compose_one(config: Config, source: str, summarizer: "Summarizer") -> Composed:
+    """Fetch, extract and summarise one source (a URL or a file path) without adding it anywhere:
+    the inbox's candidates and a regenerated blurb. Raises SourceError when it cannot be fetched
+    or read, with one line naming the source."""
+    from .extract import extract
+    from .links import article_link
+    from .sources import fetch
+
+    try:
+        doc = fetch(source, config.fetch)
+        article = extract(doc)
+    except SourceError as err:
+        raise SourceError(one_line(source, err), source) from err
+    link, _where = article_link(doc, article)
+    return Composed(doc, article, link or "", summarizer.summarize(article).strip())
+
+
 def no_link_fix(doc: RawDocument) -> str:
     """Return the warning for an item added without a link, with the way to give it one."""
     if doc.kind == "html":

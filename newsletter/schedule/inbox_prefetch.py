@@ -37,27 +37,22 @@ def prefetch(config: Config, engine: Engine, candidate_id: int) -> str:
     Returns "fetched", "failed" or "" (gone, or claimed by another runner). Never raises for
     the page: a failure is stored on the candidate as one line the inbox shows.
     """
-    from ..articles.compose import item_from_article, one_line
-    from ..articles.extract import extract
-    from ..articles.links import article_link
-    from ..articles.sources import fetch
-    from ..summarize import make_summarizer
+    from ..articles.compose import item_from_article
+    from ..pipeline import read_article
 
     inbox = Inbox(engine)
     candidate = inbox.get(candidate_id)
     if candidate is None or not inbox.claim_fetch(candidate_id):
         return ""
     try:
-        doc = fetch(candidate.url, config.fetch)
-        article = extract(doc)
-        link, _where = article_link(doc, article)
-        summary = make_summarizer(config.summarize).summarize(article)
+        read = read_article(config, candidate.url)
     except SourceError as err:
-        inbox.record_fetch(candidate_id, error=one_line(candidate.url, err))
+        inbox.record_fetch(candidate_id, error=str(err))
         return "failed"
     except ConfigError as err:
         inbox.record_fetch(candidate_id, error=f"the summariser cannot run: {err}")
         return "failed"
+    doc, article, link, summary = read.doc, read.article, read.link, read.summary
     item = item_from_article(article, summary, "", link or candidate.url)
     fields = {**dataclasses.asdict(item), FETCHED_FROM: doc.url or candidate.url}
     inbox.record_fetch(candidate_id, title=article.title, site=article.site_name or urlsplit(candidate.url).hostname or "",

@@ -96,23 +96,20 @@ def regenerate_blurb(config: Config, issue_id: str, url: str, summarizer: str) -
     endpoint that is not configured, for example).
     """
     from ..articles.curation import load_appended
-    from ..articles.extract import extract
-    from ..articles.sources import fetch, is_url
-    from ..summarize import make_summarizer
+    from ..articles.sources import is_url
+    from ..pipeline import read_article
 
-    summarize = make_summarizer(config.summarize, summarizer)
     sources = [s for a in load_appended(config, issue_id) if a.link == url for s in a.sources]
     sources = [s for s in dict.fromkeys([*sources, url]) if is_url(s)]
     if not sources:
         raise SourceError(f"{url or 'this item'}: has no web address to fetch the article from", url)
     for source in sources:
         try:
-            article = extract(fetch(source, config.fetch))
+            blurb = read_article(config, source, summarizer).summary
             break
         except SourceError as err:
             if source == sources[-1]:
                 raise SourceError(f"{url}: {err}" if url not in str(err) else str(err), url) from err
-    blurb = summarize.summarize(article).strip()
     if not blurb:
         raise SourceError(f"{url}: the {summarizer} summariser wrote nothing for this article", url)
     return blurb
