@@ -223,6 +223,14 @@ class StopRun(DeliveryError):
     reply_class = ReplyClass.SENDER
 
 
+class PolicyRefusal(StopRun):
+    """A policy or system refusal (RFC 3463 X.3, X.5, X.6, X.7, or a basic 5xx that names no
+    address) given to one message's RCPT TO or end of DATA. It may concern that mailbox alone (a
+    recipient's own filter) or every message (a relay refusing us): the send loop goes on and lets
+    the circuit breaker tell them apart. Refused alone, the row is failed (never suppressed);
+    refused for everyone, the run stops after a few as a StopRun would, and the rows stay pending."""
+
+
 class AmbiguousDelivery(DeliveryError):
     """The message may have been accepted: the connection was lost (or no reply came) after it
     was handed over, or a batch reply lacks its result. Its row becomes "unknown" and is resent

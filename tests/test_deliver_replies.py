@@ -71,6 +71,25 @@ def test_a_server_refusing_everyone_touches_few_and_bounces_none(tmp_path, reply
     assert any(r.startswith(reply) for r in replies)
 
 
+@pytest.mark.parametrize("where", ["rcpt", "data"])
+def test_a_policy_refusal_of_one_mailbox_fails_that_row_and_the_run_goes_on(tmp_path, where):
+    # A recipient's own filter ("5.7.1 ... Access denied") reads like a policy refusal of us; the
+    # breaker tells them apart: the others are accepted, so only this row fails, nobody bounces.
+    refused = "user7@example.org"
+    reply = "550 5.7.1 <user7@example.org>: Recipient address rejected: Access denied"
+    answer = (lambda address: reply if address == refused else 250)
+    with SMTPTestServer(**({"reply_for": answer} if where == "rcpt" else {"data_reply": answer})) as server:
+        config = smtp_config(tmp_path, server)
+        store = setup_list(config, tmp_path, 300)
+        report = send_issue(config, "w1")
+        assert (report.sent, report.failed, report.bounced, report.paused) == (299, 1, 0, "")
+        assert send_issue(config, "w1").sent == 0          # the next run does not stop on it either
+    assert refused not in {m.rcpt_tos[0] for m in server.messages} and len(server.messages) == 299
+    assert statuses(store, 300) == {"active": 300}
+    rows = Ledger(get_engine(config)).rows("w1", "failed")
+    assert [(e, parse_reply(r)) for e, _m, r in rows] == [(refused, ("sender", reply))]
+
+
 def test_real_bounces_are_recorded_once_the_run_shows_the_server_is_fine(tmp_path):
     bad = {"user3@example.org", "user120@example.org", "user199@example.org"}
     with SMTPTestServer(lambda a: "550 5.1.1 User unknown" if a in bad else 250) as server:

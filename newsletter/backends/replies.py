@@ -17,6 +17,7 @@ from enum import StrEnum
 from ..errors import (
     AmbiguousDelivery,
     DeliveryError,
+    PolicyRefusal,
     RecipientRejected,
     StopRun,
     TransientDeliveryError,
@@ -45,10 +46,14 @@ class Stage(StrEnum):
 
 
 def error_for(reply_class: ReplyClass, message: str, recipient: str, reply: str,
-              retry_after: float | None = None) -> DeliveryError:
-    """Return the DeliveryError that stands for reply_class (not DELIVERED) with its context."""
+              retry_after: float | None = None, *, one_message: bool = False) -> DeliveryError:
+    """Return the DeliveryError that stands for reply_class (not DELIVERED) with its context;
+    one_message: the reply was given to this message alone (its RCPT TO or end of DATA), so a
+    SENDER-class refusal is a PolicyRefusal the circuit breaker weighs, not an immediate stop."""
     if reply_class is ReplyClass.TRANSIENT:
         return TransientDeliveryError(message, recipient, reply, retry_after=retry_after)
+    if reply_class is ReplyClass.SENDER and one_message:
+        return PolicyRefusal(message, recipient, reply)
     return _ERRORS[reply_class](message, recipient, reply)
 
 

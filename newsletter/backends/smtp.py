@@ -17,12 +17,13 @@ from ..errors import (
     ConfigError,
     DeliveryError,
     NewsletterError,
+    PolicyRefusal,
     StopRun,
     TransientDeliveryError,
 )
 from ..models import Delivery, Recipient, ReplyClass
 from .base import Backend, MessageSource
-from .replies import classify_smtp, error_for
+from .replies import Stage, classify_smtp, error_for
 from .smtp_session import Connector, Unreachable, drop
 from .smtp_wire import Envelope, Lost, envelope, envelope_address, hand_over, open_envelope, pipelines
 
@@ -115,7 +116,7 @@ class SMTPBackend(Backend):
                         self._report(results, batch[i:], _unsent(batch[i:], err))
                         break
                     self._report(results, batch[i:i + 1], [result])
-                    if isinstance(result, StopRun):
+                    if isinstance(result, StopRun) and not isinstance(result, PolicyRefusal):
                         self._report(results, batch[i + 1:], _unsent(batch[i + 1:], result))
                         break
                 clean = True
@@ -185,7 +186,8 @@ class SMTPBackend(Backend):
             if kind is ReplyClass.DELIVERED:
                 return conn, Delivery(recipient=rcpt, message_id=recipient.message_id, reply=reply.line), ahead
             return conn, error_for(kind, f"SMTP server {self.where} refused the message to {rcpt} "
-                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line), ahead
+                                   f"at {reply.stage}: {reply.line}", rcpt, reply.line,
+                                   one_message=reply.stage in (Stage.RCPT, Stage.END)), ahead
         raise AssertionError("unreachable")
 
     def _lookahead(self, conn: smtplib.SMTP, source: MessageSource, batch: Sequence[Recipient], j: int,

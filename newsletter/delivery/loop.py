@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..backends.base import Backend, MessageSource
-from ..errors import DeliveryError, NewsletterError, SendStopped, StopRun
+from ..errors import DeliveryError, NewsletterError, PolicyRefusal, SendStopped, StopRun
 from ..ledger import Ledger, Outcome
 from ..models import DeliveryState, Recipient
 from .claims import CLAIM_ROWS, Claims
@@ -101,6 +101,7 @@ class SendLoop(RowOutcomes):
                              chunk=min(CLAIM_ROWS, max(1, int(rate))) if rate > 0 else CLAIM_ROWS,
                              rows=rows)
         self.fatal: BaseException | None = None   # what stops the run (ConfigError, StopRun, a bug)
+        self.refusal: PolicyRefusal | None = None
         self.done = 0
         self._probing = self.probe > 0
         self._tries: dict[int, int] = {}          # attempts in this run, per row
@@ -151,11 +152,8 @@ class SendLoop(RowOutcomes):
         """Return the tally of a run that ended, or raise what stopped it."""
         if isinstance(self.fatal, StopRun):
             err = self.fatal
-            # A policy refusal may, now and then, concern one mailbox only: say how to go on then.
-            alone = (f" (if it concerns {err.recipient} alone, `newsletter subscribers remove "
-                     f"{err.recipient}` lets it go on)") if err.recipient else ""
             raise StopRun(f"{err}; the run stopped and nobody was marked bounced: fix the cause, then "
-                          f"`newsletter send {self.issue_id}` sends the rest{alone}", err.recipient,
+                          f"`newsletter send {self.issue_id}` sends the rest", err.recipient,
                           err.reply) from err
         if isinstance(self.fatal, NewsletterError):
             raise self.fatal
@@ -175,10 +173,14 @@ class SendLoop(RowOutcomes):
             self.tally.paused = reason
             log.warning("the send stopped: %s", reason)
         if finished and not reason and self.fatal is None and not self.halt.is_set():
-            self.tally.bounced += self.book.release_held()
+            self._count_settled(self.book.release_held())
         else:
             why = "the run stopped before this refusal could be trusted"
-            self.tally.released += self.book.void_held(why)
+            voided = self.book.void_held(why)
+            self.tally.released += len(voided)
+            if reason and self.fatal is None and voided and all(o.status == DeliveryState.FAILED for o in voided):
+                # The breaker tripped on policy refusals: the server refuses us, not one mailbox.
+                self.fatal = self.refusal
 
     def _loop(self, pool: ThreadPoolExecutor) -> None:
         """Keep the pipeline full until no row is left to send or the run stops."""
@@ -248,6 +250,14 @@ class SendLoop(RowOutcomes):
         for i in range(0, len(claimed), task_rows):
             self._inflight[pool.submit(self._task, claimed[i:i + task_rows])] = None
 
+    def _count_settled(self, outcomes: list[Outcome]) -> None:
+        """Count held outcomes that were trusted: bounces, and policy refusals of one mailbox."""
+        for o in outcomes:
+            if o.status == DeliveryState.BOUNCED:
+                self.tally.bounced += 1
+            else:
+                self.tally.failed += 1
+
     def _collect(self, task: TaskResult) -> None:
         """Turn one task's results into outcomes, retries and tallies; stop the run when told to."""
         rows, recipients, results, delivered = task
@@ -271,4 +281,4 @@ class SendLoop(RowOutcomes):
                 self.tally.paused = reason
                 log.warning("the send stopped: %s", reason)
         else:
-            self.tally.bounced += book.saw(len(rows))
+            self._count_settled(book.saw(len(rows)))

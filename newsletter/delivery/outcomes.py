@@ -8,7 +8,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import AmbiguousDelivery, DeliveryError, RecipientRejected, StopRun, TransientDeliveryError
+from ..errors import (AmbiguousDelivery, DeliveryError, PolicyRefusal, RecipientRejected, StopRun,
+                      TransientDeliveryError)
 from ..ledger import Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
 from .record import Recorder
@@ -42,6 +43,7 @@ class RowOutcomes:
     tally: LoopTally
     stop: threading.Event
     fatal: BaseException | None
+    refusal: PolicyRefusal | None       # the first policy refusal of one message in this run
     done: int
     backoff: float
     max_attempts: int
@@ -65,6 +67,12 @@ class RowOutcomes:
             log.warning("%s: %s", rec.email, result)
             book.add(Outcome(rid, DeliveryState.UNKNOWN, rec.message_id, reply=reply_of(result)))
             tally.unknown += 1
+        elif isinstance(result, PolicyRefusal):
+            # Failed for this mailbox, if the run goes on without the breaker tripping; else the
+            # server refuses everyone and the row goes back to pending (Recorder.void_held).
+            log.warning("%s refused: %s", rec.email, result.reply or result)
+            book.hold(Outcome(rid, DeliveryState.FAILED, rec.message_id, reply=reply_of(result)))
+            self.refusal = self.refusal or result
         elif isinstance(result, StopRun):
             # Not sent, or refused for a reason that is not the address: the row stays pending.
             if result.reply and (self.fatal is None or not getattr(self.fatal, "reply", "")):

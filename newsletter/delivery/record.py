@@ -39,33 +39,34 @@ class Recorder:
         self.buffer.append(outcome)
 
     def hold(self, outcome: Outcome) -> None:
-        """Hold a bounce until it can be trusted (see the module's docstring)."""
+        """Hold a bounce, or a policy refusal of one message (failed), until it can be trusted
+        (see the module's docstring)."""
         self.held.append((self.seen, outcome))
 
-    def saw(self, n: int) -> int:
-        """Count n more results; buffer the held bounces that matured; return how many did."""
+    def saw(self, n: int) -> list[Outcome]:
+        """Count n more results; buffer the held outcomes that matured and return them."""
         self.seen += n
-        matured = 0
+        matured: list[Outcome] = []
         while self.held and self.held[0][0] + self.maturity <= self.seen:
-            self.buffer.append(self.held.popleft()[1])
-            matured += 1
+            matured.append(self.held.popleft()[1])
+        self.buffer += matured
         return matured
 
-    def release_held(self) -> int:
-        """Trust every held bounce (the run ended normally); return how many there were."""
-        n = len(self.held)
-        self.buffer += [outcome for _, outcome in self.held]
+    def release_held(self) -> list[Outcome]:
+        """Trust every held outcome (the run ended normally); return them."""
+        released = [outcome for _, outcome in self.held]
+        self.buffer += released
         self.held.clear()
-        return n
+        return released
 
-    def void_held(self, why: str) -> int:
-        """Send every held bounce back to pending, its reply kept and why noted; return how many."""
-        n = len(self.held)
-        for _, o in self.held:
+    def void_held(self, why: str) -> list[Outcome]:
+        """Send every held outcome back to pending, its reply kept and why noted; return the held ones."""
+        voided = [o for _, o in self.held]
+        for o in voided:
             self.buffer.append(Outcome(o.row_id, DeliveryState.PENDING, o.message_id, o.provider_id,
-                                       f"{o.reply} (not bounced: {why})"))
+                                       f"{o.reply} (not {o.status}: {why})"))
         self.held.clear()
-        return n
+        return voided
 
     def flush(self, done: int, total: int) -> None:
         """Write the buffered outcomes in one transaction and report progress (done of total)."""

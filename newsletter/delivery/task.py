@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ..backends.base import Backend, MessageSource
-from ..errors import AmbiguousDelivery, ConfigError, DeliveryError, NewsletterError, StopRun
+from ..errors import AmbiguousDelivery, ConfigError, DeliveryError, NewsletterError, PolicyRefusal, StopRun
 from ..ledger import Claimed, Outcome, format_reply
 from ..models import Delivery, DeliveryState, Recipient, ReplyClass
 from .journal import AnyJournal
@@ -130,6 +130,9 @@ class TaskRunner:
         for x in results:
             if type(x) is Delivery:
                 failures.append(False)
+            elif isinstance(x, PolicyRefusal):
+                failures.append(True)                # one mailbox's filter, or everyone's: the breaker tells
+                last = x.reply or str(x)
             elif isinstance(x, StopRun) or (isinstance(x, Marker) and x.kind in ("fatal", "broken")):
                 stop = True                          # stops the run by itself: not a cluster
             elif isinstance(x, DeliveryError):
