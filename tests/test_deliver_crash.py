@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from mail_servers import SMTPTestServer
+from mail_servers import HANG, SMTPTestServer
 from newsletter.config import load_config
 from newsletter.ledger import Ledger
 from newsletter.db import deliveries, dispose_engines, get_engine
@@ -166,6 +166,37 @@ def test_sigterm_finishes_what_is_on_the_wire(tmp_path):
         assert proc.wait(timeout=60) == 0, log.read_text()
         assert sorted(r for m in server.messages for r in m.rcpt_tos) == sorted(
             f"user{i}@example.org" for i in range(100))
+
+
+def test_a_second_sigterm_stops_at_once_while_a_server_hangs(tmp_path):
+    # The first SIGTERM waits for the messages on the wire; a server that never answers would
+    # hold them for the RFC 5321 timeouts. A second SIGTERM ends the run now, and the next run
+    # counts the hung message unknown: nobody gets two copies.
+    hang = {"on": True}
+    reply = (lambda address: HANG if hang["on"] and address == "user20@example.org" else 250)
+    with SMTPTestServer(data_reply=reply) as server:
+        cfg_path = _config_file(tmp_path, server.port, connections=1)
+        config = load_config(cfg_path)
+        SubscriberStore(get_engine(config)).import_csv(write_csv(tmp_path / "list.csv", 60), "default")
+        write_issue(config)
+        dispose_engines()
+        runs = Runs(tmp_path, cfg_path)
+        proc, log = runs.start()
+        _wait_for(lambda: len(server.messages) >= 21, proc)      # user20's message is on the wire
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None, log.read_text()             # still waiting for the reply
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == -signal.SIGTERM, log.read_text()
+        assert "stopping now" in log.read_text()
+        hang["on"] = False
+        proc, log = runs.start()
+        assert proc.wait(timeout=60) == 0, log.read_text()
+        with server.lock:
+            got = collections.Counter(r for m in server.messages for r in m.rcpt_tos)
+    counts = Ledger(get_engine(config)).counts("w1")
+    assert set(got.values()) == {1} and len(got) == 60
+    assert counts["unknown"] == 1 and counts["sent"] == 59 and counts["sending"] == 0
 
 
 def test_five_sigkills_at_full_speed_leave_few_unknown_and_no_duplicate(tmp_path):

@@ -7,12 +7,16 @@ Everything the send loop consults between messages to decide how fast to go and 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from itertools import islice, repeat
+
+log = logging.getLogger("newsletter.delivery.loop")
 
 
 class RateLimiter:
@@ -157,6 +161,7 @@ class CircuitBreaker:
 @contextlib.contextmanager
 def signals_set(event: threading.Event) -> Iterator[None]:
     """While inside, SIGINT and SIGTERM only set event; the previous handlers come back after.
+    A second signal ends the process at once with that signal (the state is crash-safe).
 
     A KeyboardInterrupt raised at an arbitrary line could fall between claiming rows and handing
     them to a worker, leaving them "sending" for no reason; an event the loop checks at its own
@@ -166,8 +171,16 @@ def signals_set(event: threading.Event) -> Iterator[None]:
         yield
         return
 
-    def ask_stop(_signum: int, _frame: object) -> None:
-        event.set()
+    def ask_stop(signum: int, _frame: object) -> None:
+        if not event.is_set():
+            event.set()
+            return
+        # Asked twice: the first stop waits for the messages on the wire, which a hanging server
+        # may hold for the RFC 5321 timeouts (up to 10 minutes). Die now, as a SIGKILL would:
+        # the send journal tells the next run which rows were handed over (those become unknown).
+        log.warning("asked again to stop: stopping now; the next run settles the messages on the wire")
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
     previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
