@@ -123,9 +123,17 @@ def save(issue_id: str) -> Response:
     if action.kind != "add":
         if action.kind != "restore":
             flash("Saved.")
-        return redirect(url_for("admin.editor", issue_id=issue_id) + (
-            f"#item-{action.index}" if action.kind in ("up", "down") else ""))
+        return redirect(url_for("admin.editor", issue_id=issue_id) + _moved_to(action, len(edit.items)))
     return _editor_page(issue_id, results=results)
+
+
+def _moved_to(action, count: int) -> str:
+    """Return the fragment of the item an Up or Down moved ("#item-N", its new place, so the
+    page opens on it and admin.js puts focus back on its button), else ""."""
+    if action.kind not in ("up", "down") or not 0 <= action.index < count:
+        return ""
+    step = -1 if action.kind == "up" else 1
+    return f"#item-{min(max(action.index + step, 0), count - 1)}"
 
 
 def _with_new_blurb(issue_id: str, edit: IssueEdit, digest: str, index: int) -> Response:
