@@ -247,6 +247,19 @@ def test_subscribers_add_search_unsubscribe_import_export(app, config):
     client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "ann@example.org",
                                                    "status": "unsubscribed"})
     assert app.extensions["newsletter"].subscribers.get("ann@example.org", "default").status == "unsubscribed"
+    # An unsubscribe is the subscriber's choice: the page does not undo it (as `subscribers reactivate`).
+    assert "Reactivate ann@example.org" not in client.get("/admin/subscribers?q=ann").text
+    refused = client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "ann@example.org",
+                                                             "status": "active"}, follow_redirects=True)
+    assert "only they can subscribe again" in refused.text
+    assert app.extensions["newsletter"].subscribers.get("ann@example.org", "default").status == "unsubscribed"
+    # A bounce made by mistake is undone from the page.
+    client.post("/admin/subscribers", data={"csrf_token": token, "email": "dan@example.org"})
+    app.extensions["newsletter"].subscribers.set_status("dan@example.org", "default", "bounced")
+    assert "Reactivate dan@example.org" in client.get("/admin/subscribers?q=dan").text
+    client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "dan@example.org",
+                                                   "status": "active"})
+    assert app.extensions["newsletter"].subscribers.get("dan@example.org", "default").status == "active"
     import io
     upload = io.BytesIO(b"email,name\nbob@example.org,Bob\nnot an address,X\n")
     result = client.post("/admin/subscribers/import", data={"csrf_token": token, "file": (upload, "s.csv")},

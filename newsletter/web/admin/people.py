@@ -68,11 +68,20 @@ def add_subscriber() -> Response:
 
 @bp.post("/subscribers/status")
 def set_status() -> Response:
-    """Unsubscribe or reactivate one address."""
+    """Unsubscribe or reactivate one address: reactivating undoes a bounce or complaint made by
+    mistake, never an unsubscribe (the subscriber's own choice), as `subscribers reactivate` does."""
+    from ...feedback.undo import reactivate
+
     list_name, email = _list_name(), request.form.get("email", "")[:320]
     status = request.form.get("status", "")
     if status not in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE):
         flash("Choose unsubscribe or reactivate.", "error")
+    elif status == SubscriberStatus.ACTIVE:
+        report = reactivate(services().engine, list_name, [email])
+        for address, why in report.refused:
+            flash(f"{address} not reactivated: {why}.", "error")
+        if report.reactivated:
+            flash(f"{email} is now active.")
     else:
         try:
             changed = services().subscribers.set_status(email, list_name, status)
