@@ -228,10 +228,18 @@ def test_inbox_paste_dismiss_is_remembered_and_move_into_issue(app, config):
         (a2, a1), total = inbox.list(waiting_only=True)
         assert total == 2 and a1.url.endswith("/a1")
         assert client.post(f"/admin/inbox/{a2.id}/dismiss", data={"csrf_token": token}).status_code == 302
-        client.post("/admin/inbox/links", data={"csrf_token": token, "links": f"{site}/a2"})
+        again = client.post("/admin/inbox/links", data={"csrf_token": token, "links": f"{site}/a2"},
+                            follow_redirects=True)
         assert inbox.list(waiting_only=True)[1] == 1          # dismissed links stay dismissed
+        assert "0 link(s) put in the inbox" in again.text and "1 dismissed before" in again.text
+        clipped = client.post("/admin/inbox/clip", data={"csrf_token": token, "url": f"{site}/a2", "title": "A2"},
+                              follow_redirects=True)          # the bookmarklet says so too
+        assert "Put in the inbox" not in clipped.text and "dismissed before" in clipped.text
         moved = client.post(f"/admin/inbox/{a1.id}/move", data={"csrf_token": token, "issue": "w1"},
                             follow_redirects=True)
+        clipped = client.post("/admin/inbox/clip", data={"csrf_token": token, "url": f"{site}/a1", "title": "A1"},
+                              follow_redirects=True)
+        assert "Put in the inbox" not in clipped.text and "Already in issue w1: A1" in clipped.text
     assert "Added to issue w1" in moved.text
     # One item, from a1 (its link is the canonical one the page declares, not the address fetched).
     assert len(load_issue(config.paths.issues, "w1").items) == 1
