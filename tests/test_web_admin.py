@@ -4,6 +4,7 @@ conflicts, the inbox, subscribers, and the users/tokens commands."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -343,3 +344,27 @@ def test_session_cookie_is_secure_under_https(tmp_path, monkeypatch):
     resp = client.post("/admin/login", base_url="https://news.example.org",
                        data={"csrf_token": token, "username": EDITOR, "password": PASSWORD})
     assert resp.status_code == 302 and "Secure" in resp.headers["Set-Cookie"]
+
+
+def test_schedule_after_a_change_elsewhere_says_what_to_do_in_the_page(app, config):
+    """The issue file changed since its preview was built (the CLI, $EDITOR): the page refuses to
+    schedule the old render and tells the editor what to do here, not which command to run."""
+    from newsletter.issues import append_items
+    from newsletter.models import Item
+
+    client = logged_in(app.test_client())
+    _create(client)
+    append_items(config.paths.issues, "w1", [Item(url="https://news.example.org/a", title="A", summary="S.")])
+    page = client.get("/admin/issues/w1")                      # builds the preview
+    token = csrf_of(page.text)
+    path = issue_path(config.paths.issues, "w1")
+    path.write_text(path.read_text().replace('title = "Week one"', 'title = "Week one, from the CLI"'))
+    later = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT07:00")
+    refused = client.post("/admin/issues/w1/schedule", data={"csrf_token": token, "at": later},
+                          follow_redirects=True)
+    assert "Not scheduled" in refused.text and "newsletter build" not in refused.text
+    assert "check the preview, then schedule again" in refused.text
+    assert "Week one, from the CLI" in client.get("/admin/issues/w1/preview.html").text
+    done = client.post("/admin/issues/w1/schedule", data={"csrf_token": token, "at": later},
+                       follow_redirects=True)
+    assert "Scheduled: send issue w1" in done.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, jsonify, redirect, request, url_for
 
-from ...errors import EditConflict, NewsletterError
+from ...errors import EditConflict, NewsletterError, StaleRender
 from ...workspace.issue_edit import IssueEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
 from ..context import page, services
@@ -255,6 +255,11 @@ def schedule(issue_id: str) -> Response:
     at = request.form.get("at", "").strip()[:40].replace("T", " ")
     try:
         job = schedule_send(services().config, issue_id, at)
+    except StaleRender as err:
+        # The editor page rebuilds a stale preview when it loads (preview.current): say so,
+        # instead of the CLI's advice to run `newsletter build`.
+        flash(f"Not scheduled: {' and '.join(err.changed) or 'the issue'} changed since the preview was "
+              "built; it is rebuilt below: check the preview, then schedule again.", "error")
     except NewsletterError as err:
         flash(f"Not scheduled: {err}", "error")
     else:
