@@ -112,6 +112,7 @@ def test_editor_saves_reorders_removes_and_refuses_a_stale_save(app, config):
     assert added.status_code == 200
     assert added.text.count('class="result added"') == 2 and 'class="result failed"' in added.text
     assert "404" in added.text
+    assert f"{site}/missing</span>: HTTP 404" in added.text       # the address once, then why
     path.write_text(path.read_text() + "# a comment the CLI user wrote\n")
     page = client.get("/admin/issues/w1")
     form = _editor_form(page.text)

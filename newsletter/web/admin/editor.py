@@ -178,7 +178,8 @@ def _outcomes(links: list[str], report: object) -> list[tuple[str, str, str]]:
     """
     failed = dict(report.failed)                                    # type: ignore[attr-defined]
     skipped = dict(report.skipped)                                  # type: ignore[attr-defined]
-    return [("failed", url, failed[url]) if url in failed else
+    # A source's error names its address first ("URL: HTTP 404 …"); the page shows the address already.
+    return [("failed", url, failed[url].removeprefix(f"{url}: ")) if url in failed else
             ("skipped", url, skipped[url]) if url in skipped else ("added", url, "added")
             for url in links]
 
