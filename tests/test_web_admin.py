@@ -369,3 +369,22 @@ def test_schedule_after_a_change_elsewhere_says_what_to_do_in_the_page(app, conf
     done = client.post("/admin/issues/w1/schedule", data={"csrf_token": token, "at": later},
                        follow_redirects=True)
     assert "Scheduled: send issue w1" in done.text
+
+
+def test_dashboard_warns_when_no_scheduler_runs_to_fire_the_next_job(app, config):
+    """`newsletter serve` alone fires no job: the dashboard says so beside the next one, as
+    `newsletter jobs` does, until a `newsletter run` holds the scheduler's lease."""
+    from newsletter.issues import append_items
+    from newsletter.models import Item
+    from newsletter.schedule.lease import Lease
+    from newsletter.schedule.scheduler import schedule_send
+
+    client = logged_in(app.test_client())
+    _create(client)
+    append_items(config.paths.issues, "w1", [Item(url="https://news.example.org/a", title="A", summary="S.")])
+    client.get("/admin/issues/w1")                              # builds the preview
+    schedule_send(config, "w1", (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%d 07:00"))
+    page = client.get("/admin/dashboard").text
+    assert "send issue w1" in page and "No <code>newsletter run</code> is active" in page
+    assert Lease(get_engine(config), seconds=60).try_acquire()      # as `newsletter run` does
+    assert "No <code>newsletter run</code> is active" not in client.get("/admin/dashboard").text
