@@ -1,6 +1,6 @@
-"""The editor's Up and Down buttons from the keyboard in Debian's chromium: after the page
-reloads, the moved item is in view and focus is back on the button that moved it, so a keyboard
-user can press it again (WCAG 2.4.3, focus order)."""
+"""Details of the editor's pages in Debian's chromium: Up and Down from the keyboard (after the
+page reloads, focus is back on the button that moved the item, WCAG 2.4.3 focus order) and the
+dashboard's state badges looking alike."""
 
 from __future__ import annotations
 
@@ -62,3 +62,22 @@ def test_up_and_down_keep_the_keyboard_on_the_moved_item(editor_url, browser):
         page.keyboard.press("Enter")
     assert [i.title for i in load_issue(config.paths.issues, "w1").items][1] == "Story 3"
     expect(page.get_by_role("button", name="Move down: Story 3")).to_be_focused()
+
+
+def test_state_badges_share_one_shape(editor_url, browser):
+    """A scheduled issue's badge is a pill like the others, not the editor's schedule box."""
+    from newsletter.pipeline import build_issue
+    from newsletter.schedule.scheduler import schedule_send
+
+    config, url = editor_url
+    build_issue(config, "w1")
+    schedule_send(config, "w1", "2099-01-01 07:00")
+    page = browser.new_page()
+    page.goto(url)
+    page.get_by_label("Username").fill(EDITOR)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(url.replace("/issues/w1", "/dashboard"))
+    badge = page.locator("td .badge.scheduled")
+    style = "e => [getComputedStyle(e).borderRadius, getComputedStyle(e).paddingTop]"
+    assert badge.evaluate(style) == ["999px", "1.6px"]      # .badge: a pill, .1rem high padding
