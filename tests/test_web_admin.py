@@ -4,6 +4,7 @@ conflicts, the inbox, subscribers, and the users/tokens commands."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -111,6 +112,7 @@ def test_editor_saves_reorders_removes_and_refuses_a_stale_save(app, config):
     assert added.status_code == 200
     assert added.text.count('class="result added"') == 2 and 'class="result failed"' in added.text
     assert "404" in added.text
+    assert f"{site}/missing</span>: HTTP 404" in added.text       # the address once, then why
     path.write_text(path.read_text() + "# a comment the CLI user wrote\n")
     page = client.get("/admin/issues/w1")
     form = _editor_form(page.text)
@@ -228,10 +230,18 @@ def test_inbox_paste_dismiss_is_remembered_and_move_into_issue(app, config):
         (a2, a1), total = inbox.list(waiting_only=True)
         assert total == 2 and a1.url.endswith("/a1")
         assert client.post(f"/admin/inbox/{a2.id}/dismiss", data={"csrf_token": token}).status_code == 302
-        client.post("/admin/inbox/links", data={"csrf_token": token, "links": f"{site}/a2"})
+        again = client.post("/admin/inbox/links", data={"csrf_token": token, "links": f"{site}/a2"},
+                            follow_redirects=True)
         assert inbox.list(waiting_only=True)[1] == 1          # dismissed links stay dismissed
+        assert "0 link(s) put in the inbox" in again.text and "1 dismissed before" in again.text
+        clipped = client.post("/admin/inbox/clip", data={"csrf_token": token, "url": f"{site}/a2", "title": "A2"},
+                              follow_redirects=True)          # the bookmarklet says so too
+        assert "Put in the inbox" not in clipped.text and "dismissed before" in clipped.text
         moved = client.post(f"/admin/inbox/{a1.id}/move", data={"csrf_token": token, "issue": "w1"},
                             follow_redirects=True)
+        clipped = client.post("/admin/inbox/clip", data={"csrf_token": token, "url": f"{site}/a1", "title": "A1"},
+                              follow_redirects=True)
+        assert "Put in the inbox" not in clipped.text and "Already in issue w1: A1" in clipped.text
     assert "Added to issue w1" in moved.text
     # One item, from a1 (its link is the canonical one the page declares, not the address fetched).
     assert len(load_issue(config.paths.issues, "w1").items) == 1
@@ -247,11 +257,26 @@ def test_subscribers_add_search_unsubscribe_import_export(app, config):
     client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "ann@example.org",
                                                    "status": "unsubscribed"})
     assert app.extensions["newsletter"].subscribers.get("ann@example.org", "default").status == "unsubscribed"
+    # An unsubscribe is the subscriber's choice: the page does not undo it (as `subscribers reactivate`).
+    assert "Reactivate ann@example.org" not in client.get("/admin/subscribers?q=ann").text
+    refused = client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "ann@example.org",
+                                                             "status": "active"}, follow_redirects=True)
+    assert "only they can subscribe again" in refused.text
+    assert app.extensions["newsletter"].subscribers.get("ann@example.org", "default").status == "unsubscribed"
+    # A bounce made by mistake is undone from the page.
+    client.post("/admin/subscribers", data={"csrf_token": token, "email": "dan@example.org"})
+    app.extensions["newsletter"].subscribers.set_status("dan@example.org", "default", "bounced")
+    assert "Reactivate dan@example.org" in client.get("/admin/subscribers?q=dan").text
+    client.post("/admin/subscribers/status", data={"csrf_token": token, "email": "dan@example.org",
+                                                   "status": "active"})
+    assert app.extensions["newsletter"].subscribers.get("dan@example.org", "default").status == "active"
     import io
     upload = io.BytesIO(b"email,name\nbob@example.org,Bob\nnot an address,X\n")
     result = client.post("/admin/subscribers/import", data={"csrf_token": token, "file": (upload, "s.csv")},
                          content_type="multipart/form-data")
     assert "1 added" in result.text and "Line 3" in result.text
+    # The import's report comes with the list as it now is, not an empty search.
+    assert "bob@example.org" in result.text and "No subscriber matches" not in result.text
     export = client.get("/admin/subscribers/export.csv")
     assert export.status_code == 200 and "bob@example.org" in export.text
 
@@ -320,3 +345,46 @@ def test_session_cookie_is_secure_under_https(tmp_path, monkeypatch):
     resp = client.post("/admin/login", base_url="https://news.example.org",
                        data={"csrf_token": token, "username": EDITOR, "password": PASSWORD})
     assert resp.status_code == 302 and "Secure" in resp.headers["Set-Cookie"]
+
+
+def test_schedule_after_a_change_elsewhere_says_what_to_do_in_the_page(app, config):
+    """The issue file changed since its preview was built (the CLI, $EDITOR): the page refuses to
+    schedule the old render and tells the editor what to do here, not which command to run."""
+    from newsletter.issues import append_items
+    from newsletter.models import Item
+
+    client = logged_in(app.test_client())
+    _create(client)
+    append_items(config.paths.issues, "w1", [Item(url="https://news.example.org/a", title="A", summary="S.")])
+    page = client.get("/admin/issues/w1")                      # builds the preview
+    token = csrf_of(page.text)
+    path = issue_path(config.paths.issues, "w1")
+    path.write_text(path.read_text().replace('title = "Week one"', 'title = "Week one, from the CLI"'))
+    later = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT07:00")
+    refused = client.post("/admin/issues/w1/schedule", data={"csrf_token": token, "at": later},
+                          follow_redirects=True)
+    assert "Not scheduled" in refused.text and "newsletter build" not in refused.text
+    assert "check the preview, then schedule again" in refused.text
+    assert "Week one, from the CLI" in client.get("/admin/issues/w1/preview.html").text
+    done = client.post("/admin/issues/w1/schedule", data={"csrf_token": token, "at": later},
+                       follow_redirects=True)
+    assert "Scheduled: send issue w1" in done.text
+
+
+def test_dashboard_warns_when_no_scheduler_runs_to_fire_the_next_job(app, config):
+    """`newsletter serve` alone fires no job: the dashboard says so beside the next one, as
+    `newsletter jobs` does, until a `newsletter run` holds the scheduler's lease."""
+    from newsletter.issues import append_items
+    from newsletter.models import Item
+    from newsletter.schedule.lease import Lease
+    from newsletter.schedule.scheduler import schedule_send
+
+    client = logged_in(app.test_client())
+    _create(client)
+    append_items(config.paths.issues, "w1", [Item(url="https://news.example.org/a", title="A", summary="S.")])
+    client.get("/admin/issues/w1")                              # builds the preview
+    schedule_send(config, "w1", (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%d 07:00"))
+    page = client.get("/admin/dashboard").text
+    assert "send issue w1" in page and "No <code>newsletter run</code> is active" in page
+    assert Lease(get_engine(config), seconds=60).try_acquire()      # as `newsletter run` does
+    assert "No <code>newsletter run</code> is active" not in client.get("/admin/dashboard").text

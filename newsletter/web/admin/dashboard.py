@@ -33,7 +33,18 @@ def dashboard() -> Response:
         jobs = []
     totals = {state: sum(1 for r in rows if r.state == state) for state in ("draft", "scheduled", "sent")}
     return page("admin/dashboard.html", rows=rows, lists=lists, next_job=jobs[0] if jobs else None,
-                totals=totals, recent=recent_suppressions())
+                totals=totals, recent=recent_suppressions(), runner=_scheduler_running())
+
+
+def _scheduler_running() -> bool:
+    """Return True when a `newsletter run` holds the scheduler's lease on this database (the only
+    process that fires jobs; `serve` alone does not), as `newsletter jobs` checks."""
+    import time
+
+    from ...schedule.lease import Lease
+
+    holder = Lease(services().engine).holder()
+    return holder is not None and holder.expires_at >= time.time()
 
 
 def recent_suppressions(limit: int = 10) -> list[tuple[str, str, str, str]]:

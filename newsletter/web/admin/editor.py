@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, jsonify, redirect, request, url_for
 
-from ...errors import EditConflict, NewsletterError
+from ...errors import EditConflict, NewsletterError, StaleRender
 from ...workspace.issue_edit import IssueEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
 from ..context import page, services
@@ -123,9 +123,17 @@ def save(issue_id: str) -> Response:
     if action.kind != "add":
         if action.kind != "restore":
             flash("Saved.")
-        return redirect(url_for("admin.editor", issue_id=issue_id) + (
-            f"#item-{action.index}" if action.kind in ("up", "down") else ""))
+        return redirect(url_for("admin.editor", issue_id=issue_id) + _moved_to(action, len(edit.items)))
     return _editor_page(issue_id, results=results)
+
+
+def _moved_to(action, count: int) -> str:
+    """Return the fragment of the item an Up or Down moved ("#item-N", its new place, so the
+    page opens on it and admin.js puts focus back on its button), else ""."""
+    if action.kind not in ("up", "down") or not 0 <= action.index < count:
+        return ""
+    step = -1 if action.kind == "up" else 1
+    return f"#item-{min(max(action.index + step, 0), count - 1)}"
 
 
 def _with_new_blurb(issue_id: str, edit: IssueEdit, digest: str, index: int) -> Response:
@@ -170,7 +178,8 @@ def _outcomes(links: list[str], report: object) -> list[tuple[str, str, str]]:
     """
     failed = dict(report.failed)                                    # type: ignore[attr-defined]
     skipped = dict(report.skipped)                                  # type: ignore[attr-defined]
-    return [("failed", url, failed[url]) if url in failed else
+    # A source's error names its address first ("URL: HTTP 404 …"); the page shows the address already.
+    return [("failed", url, failed[url].removeprefix(f"{url}: ")) if url in failed else
             ("skipped", url, skipped[url]) if url in skipped else ("added", url, "added")
             for url in links]
 
@@ -247,6 +256,11 @@ def schedule(issue_id: str) -> Response:
     at = request.form.get("at", "").strip()[:40].replace("T", " ")
     try:
         job = schedule_send(services().config, issue_id, at)
+    except StaleRender as err:
+        # The editor page rebuilds a stale preview when it loads (preview.current): say so,
+        # instead of the CLI's advice to run `newsletter build`.
+        flash(f"Not scheduled: {' and '.join(err.changed) or 'the issue'} changed since the preview was "
+              "built; it is rebuilt below: check the preview, then schedule again.", "error")
     except NewsletterError as err:
         flash(f"Not scheduled: {err}", "error")
     else:

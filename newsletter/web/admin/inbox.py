@@ -99,16 +99,26 @@ def candidate_card(candidate_id: int) -> Response:
 def paste() -> Response:
     """Put the pasted links into the inbox."""
     links = pasted_links(request.form.get("links", ""))
-    inbox, added = inbox_store(), 0
+    inbox, added, dismissed, moved = inbox_store(), 0, 0, []
     for url in links:
         try:
-            if inbox.add(url, "paste", site=urlsplit(url).hostname or ""):
-                added += 1
+            candidate = inbox.add(url, "paste", site=urlsplit(url).hostname or "")
         except SourceError as err:
             flash(str(err), "error")
+            continue
+        if candidate is None:
+            dismissed += 1
+        elif candidate.added_to:
+            moved.append(candidate.added_to)
+        else:
+            added += 1
     inbox_fetcher().kick()
-    flash(f"{added} link(s) put in the inbox." if links else "No http:// or https:// link found in what you pasted.",
-          "info" if links else "error")
+    if not links:
+        flash("No http:// or https:// link found in what you pasted.", "error")
+        return redirect(url_for("admin.inbox"))
+    notes = ([f"{dismissed} dismissed before (not offered again)"] if dismissed else []) + (
+        [f"{len(moved)} already moved into issue {', '.join(sorted(set(moved)))}"] if moved else [])
+    flash(f"{added} link(s) put in the inbox" + (f"; {'; '.join(notes)}." if notes else "."))
     return redirect(url_for("admin.inbox"))
 
 
@@ -177,9 +187,14 @@ def clip() -> Response:
     if request.method == "GET":
         return page("admin/clip.html", url=url, title=title, error="")
     try:
-        inbox_store().add(url, "bookmarklet", title, urlsplit(url).hostname or "")
+        candidate = inbox_store().add(url, "bookmarklet", title, urlsplit(url).hostname or "")
     except SourceError as err:
         return page("admin/clip.html", 400, url=url, title=title, error=str(err))
     inbox_fetcher().kick()
-    flash(f"Put in the inbox: {title or url}")
+    if candidate is None:
+        flash(f"Not put in the inbox: {title or url} was dismissed before; it is not offered again.", "error")
+    elif candidate.added_to:
+        flash(f"Already in issue {candidate.added_to}: {title or url}")
+    else:
+        flash(f"Put in the inbox: {title or url}")
     return redirect(url_for("admin.inbox"))

@@ -27,10 +27,16 @@ def _list_name() -> str:
 @bp.get("/subscribers")
 def subscribers() -> Response:
     """Show the list's subscribers whose address or name contains the search text (first 200)."""
-    svc = services()
     list_name, query = _list_name(), request.args.get("q", "").strip()[:320].lower()
     status = request.args.get("status", "")
-    status = status if status in [s.value for s in STATUSES] else None
+    return _page(list_name, query, status if status in [s.value for s in STATUSES] else None)
+
+
+def _page(list_name: str, query: str = "", status: str | None = None,
+          import_errors: list = (), import_summary: str = "") -> Response:
+    """Render the page: the first SHOWN subscribers of list_name in status (None = any) whose
+    address or name contains query, and an import's report when there is one."""
+    svc = services()
     found, more = [], False
     for sub in svc.subscribers.iter_subscribers(list_name, status):
         if query and query not in sub.email.lower() and query not in sub.name.lower():
@@ -42,7 +48,8 @@ def subscribers() -> Response:
     lists = sorted(set(svc.subscribers.lists()) | {svc.config.delivery.default_list})
     return page("admin/subscribers.html", found=found, more=more, list_name=list_name, q=query,
                 state_filter=status or "", lists=lists, counts=svc.subscribers.counts(list_name),
-                statuses=[s.value for s in STATUSES], import_errors=[], import_summary="")
+                statuses=[s.value for s in STATUSES], import_errors=list(import_errors),
+                import_summary=import_summary)
 
 
 @bp.post("/subscribers")
@@ -61,11 +68,20 @@ def add_subscriber() -> Response:
 
 @bp.post("/subscribers/status")
 def set_status() -> Response:
-    """Unsubscribe or reactivate one address."""
+    """Unsubscribe or reactivate one address: reactivating undoes a bounce or complaint made by
+    mistake, never an unsubscribe (the subscriber's own choice), as `subscribers reactivate` does."""
+    from ...feedback.undo import reactivate
+
     list_name, email = _list_name(), request.form.get("email", "")[:320]
     status = request.form.get("status", "")
     if status not in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE):
         flash("Choose unsubscribe or reactivate.", "error")
+    elif status == SubscriberStatus.ACTIVE:
+        report = reactivate(services().engine, list_name, [email])
+        for address, why in report.refused:
+            flash(f"{address} not reactivated: {why}.", "error")
+        if report.reactivated:
+            flash(f"{email} is now active.")
     else:
         try:
             changed = services().subscribers.set_status(email, list_name, status)
@@ -112,10 +128,7 @@ def import_csv() -> Response:
     summary = (f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
                f"{report.kept_suppressed} kept unsubscribed/bounced/complained, "
                f"{report.duplicates} duplicates merged, {len(report.errors)} rows rejected")
-    lists = sorted(set(svc.subscribers.lists()) | {svc.config.delivery.default_list})
-    return page("admin/subscribers.html", found=[], more=False, list_name=list_name, q="", state_filter="",
-                lists=lists, counts=svc.subscribers.counts(list_name), statuses=[s.value for s in STATUSES],
-                import_errors=report.errors[:MAX_ERRORS_SHOWN], import_summary=summary)
+    return _page(list_name, import_errors=report.errors[:MAX_ERRORS_SHOWN], import_summary=summary)
 
 
 @bp.get("/subscribers/export.csv")

@@ -213,6 +213,31 @@
     if (el && el.tagName === "IMG" && el.classList.contains("thumb")) el.hidden = true;
   }, true);
 
+  /* Up and Down reload the page on the moved item (#item-N): put focus back on the button that
+     moved it (or its other one, once it reached an end) so the keyboard user can go on. */
+  var MOVE = "newsletter-editor-move";
+  document.addEventListener("submit", function (ev) {
+    var b = ev.submitter;
+    if (!b || !/^(up|down)-\d+$/.test(b.value || "")) return;
+    try { sessionStorage.setItem(MOVE, b.value.split("-")[0]); } catch (e) { /* focus is a nicety */ }
+  }, true);
+  function refocusMoved() {
+    var way = null;
+    try { way = sessionStorage.getItem(MOVE); sessionStorage.removeItem(MOVE); } catch (e) { way = null; }
+    var m = /^#item-(\d+)$/.exec(location.hash);
+    if (!way || !m) return;
+    var item = document.getElementById("item-" + m[1]);
+    if (!item) return;
+    var other = way === "up" ? "down" : "up";
+    var button = item.querySelector('button[value="' + way + "-" + m[1] + '"]:not([disabled])') ||
+                 item.querySelector('button[value="' + other + "-" + m[1] + '"]:not([disabled])');
+    if (button) button.focus();
+  }
+
+  // After "load": going to the #item-N fragment focuses the page itself (HTML "scroll to the
+  // fragment" falls back to the viewport), which would undo a focus given earlier.
+  window.addEventListener("load", function () { setTimeout(refocusMoved, 0); });
+
   document.addEventListener("DOMContentLoaded", function () {
     // Images that failed before this script ran.
     Array.prototype.forEach.call(document.querySelectorAll("img.thumb"), function (img) {
