@@ -12,6 +12,7 @@ from ...issues import list_issue_ids
 from ..context import page, services
 from ..editing import move_candidate
 from ..inbox_fetch import inbox_fetcher
+from ..validate import page_number
 from . import bp
 from .forms import pasted_links
 from .status import issue_rows
@@ -67,7 +68,7 @@ def issue_marks(urls: set[str]) -> dict[str, str]:
 @bp.get("/inbox")
 def inbox() -> Response:
     """Show the waiting candidates, newest first, with the issues they can go into."""
-    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    page_no = page_number(request.args.get("page"))
     candidates, total = inbox_store().list(waiting_only=True, offset=(page_no - 1) * PAGE, limit=PAGE)
     config = services().config
     drafts = [r.id for r in issue_rows(config) if r.state in ("draft", "scheduled")]

@@ -1,0 +1,63 @@
+"""Hostile input against the editor's pages and the JSON API on a real server (waitress): odd
+page numbers, JSON that spells characters no file or database can store. Each gets one clear
+answer, never a 500, and nothing already saved changes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, csrf_of
+from mail_servers import free_port
+from newsletter.issues import create_issue, issue_path
+from newsletter.web import serve_in_thread
+from newsletter.workspace.accounts import Accounts
+from newsletter.db import get_engine
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """Yield (config, base URL, logged-in requests.Session, API headers) of a served app with issue w1."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    port = free_port()
+    config = admin_config(tmp_path, base_url=f"http://127.0.0.1:{port}")
+    add_editor(config)
+    create_issue(config.paths.issues, "w1", "Week one")
+    token = Accounts(get_engine(config)).create_token("tests")
+    with serve_in_thread(config, "127.0.0.1", port) as server:
+        session = requests.Session()
+        form = csrf_of(session.get(f"{server.url}/admin/login").text)
+        resp = session.post(f"{server.url}/admin/login", allow_redirects=False,
+                            data={"csrf_token": form, "username": EDITOR, "password": PASSWORD})
+        assert resp.status_code == 302
+        yield config, server.url, session, {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "%C2%B2", "-3", "abc", "0", "1e3"])
+def test_admin_lists_forgive_any_page_number(served, page):
+    _, base, session, _ = served
+    for path in ("/admin/inbox", "/admin/issues/w1/send"):
+        resp = session.get(f"{base}{path}?page={page}")
+        assert resp.status_code == 200, (path, page, resp.status_code)
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\u0000"])
+def test_api_refuses_json_strings_no_file_or_database_can_store(served, escape):
+    config, base, _, auth = served
+    headers = {**auth, "Content-Type": "application/json"}
+    before = issue_path(config.paths.issues, "w1").read_bytes()
+    digest = requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["digest"]
+    bodies = [("POST", "/api/v1/issues", '{"id": "w2", "title": "a%sb"}'),
+              ("PATCH", "/api/v1/issues/w1", '{"digest": "' + digest + '", "title": "a%sb"}'),
+              ("POST", "/api/v1/inbox", '{"url": "http://127.0.0.1/x", "title": "a%sb"}'),
+              ("POST", "/api/v1/subscribers", '{"email": "a@example.org", "name%s": "x"}')]
+    for method, path, body in bodies:
+        resp = requests.request(method, base + path, headers=headers, data=(body % escape).encode())
+        assert resp.status_code == 400, (method, path, resp.status_code, resp.text[:200])
+        error = resp.json()["error"]
+        assert error["code"] == "bad_request" and re.search(r"U\+[0-9A-F]{4}", error["message"]), error
+    assert issue_path(config.paths.issues, "w1").read_bytes() == before
+    assert not issue_path(config.paths.issues, "w2").exists()
+    assert requests.get(f"{base}/api/v1/inbox", headers=auth).json()["total"] == 0
