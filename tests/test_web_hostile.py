@@ -61,3 +61,18 @@ def test_api_refuses_json_strings_no_file_or_database_can_store(served, escape):
     assert issue_path(config.paths.issues, "w1").read_bytes() == before
     assert not issue_path(config.paths.issues, "w2").exists()
     assert requests.get(f"{base}/api/v1/inbox", headers=auth).json()["total"] == 0
+
+
+def test_a_huge_paste_takes_fifty_links_says_what_it_left_out_and_stays_fast(served):
+    import time
+
+    _, base, session, auth = served
+    form = csrf_of(session.get(f"{base}/admin/inbox").text)
+    # ~1.3 MB of different links (~2 MB form-encoded): within web.max_body_bytes (3 MB).
+    links = "\n".join(f"http://127.0.0.1:9/story-{i:06d}" for i in range(40_000))
+    started = time.monotonic()
+    resp = session.post(f"{base}/admin/inbox/links", data={"csrf_token": form, "links": links})
+    assert resp.status_code == 200 and time.monotonic() - started < 20
+    assert "50 link(s) put in the inbox." in resp.text
+    assert "39950 more link(s) were left out" in resp.text
+    assert requests.get(f"{base}/api/v1/inbox", headers=auth).json()["total"] == 50

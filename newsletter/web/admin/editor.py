@@ -10,7 +10,7 @@ from ...issues import create_issue, is_issue_id, load_issue
 from ..context import page, services
 from ..editing import regenerate_blurb, removed_items, restore_item, save_issue_edit, summarizer_names
 from . import bp, preview
-from .forms import apply_action, editor_action, issue_edit, pasted_links
+from .forms import apply_action, editor_action, issue_edit, left_out_message, pasted_links
 from .status import issue_status, send_job
 
 FRAME_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
@@ -108,7 +108,9 @@ def save(issue_id: str) -> Response:
     elif action.kind == "blurb":
         return _with_new_blurb(issue_id, edit, saved.digest, action.index)
     if action.kind == "add":
-        links = pasted_links(request.form.get("links", ""))
+        links, more = pasted_links(request.form.get("links", ""))
+        if more:
+            flash(left_out_message(more), "error")
         if not links:
             flash("Paste one or more links (starting with http:// or https://) first.", "error")
         else:
@@ -185,7 +187,7 @@ def add_link(issue_id: str) -> Response:
     from ...pipeline import add_sources
 
     issue_or_404(issue_id)
-    links = pasted_links(request.form.get("links", ""))[:1]
+    links = pasted_links(request.form.get("links", ""))[0][:1]
     if not links:
         return jsonify({"results": [{"kind": "failed", "url": request.form.get("links", "")[:200],
                                      "why": "not a web address (http:// or https://)"}]})

@@ -14,7 +14,7 @@ from ..editing import move_candidate
 from ..inbox_fetch import inbox_fetcher
 from ..validate import page_number
 from . import bp
-from .forms import pasted_links
+from .forms import left_out_message, pasted_links
 from .status import issue_rows
 
 PAGE = 50
@@ -99,7 +99,7 @@ def candidate_card(candidate_id: int) -> Response:
 @bp.post("/inbox/links")
 def paste() -> Response:
     """Put the pasted links into the inbox."""
-    links = pasted_links(request.form.get("links", ""))
+    links, more = pasted_links(request.form.get("links", ""))
     inbox, added = inbox_store(), 0
     for url in links:
         try:
@@ -110,6 +110,8 @@ def paste() -> Response:
     inbox_fetcher().kick()
     flash(f"{added} link(s) put in the inbox." if links else "No http:// or https:// link found in what you pasted.",
           "info" if links else "error")
+    if more:
+        flash(left_out_message(more), "error")
     return redirect(url_for("admin.inbox"))
 
 
