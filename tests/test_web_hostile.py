@@ -76,3 +76,18 @@ def test_a_huge_paste_takes_fifty_links_says_what_it_left_out_and_stays_fast(ser
     assert "50 link(s) put in the inbox." in resp.text
     assert "39950 more link(s) were left out" in resp.text
     assert requests.get(f"{base}/api/v1/inbox", headers=auth).json()["total"] == 50
+
+
+def test_an_unreadable_csv_upload_gets_one_message_naming_the_upload(served):
+    _, base, session, _ = served
+    # Windows-1252 leaves 0x81 undefined: the header cell keeps it as a lone surrogate, which the
+    # message quotes (it once made the session cookie unsavable: a 500).
+    garbage = b"\x81\xe9\xe8 nothing like a header;\x93\x94\n" + bytes(range(0x80, 0x100)) * 40
+    form = csrf_of(session.get(f"{base}/admin/subscribers").text)
+    resp = session.post(f"{base}/admin/subscribers/import", data={"csrf_token": form},
+                        files={"file": ("members.csv", garbage, "text/csv")})
+    assert resp.status_code == 200, resp.status_code
+    found = re.search(r"Not imported: ([^<]*)", resp.text)
+    assert found, resp.text[-2000:]
+    assert found.group(1).startswith("members.csv: line 1: the header needs exactly one")
+    assert "\\udc81" in found.group(1) and "/tmp" not in found.group(1)

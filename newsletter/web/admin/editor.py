@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, request, url_for
+from flask import Response, abort, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError
 from ...workspace.issue_edit import IssueEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
-from ..context import page, services
+from ..context import flash, page, services
 from ..editing import regenerate_blurb, removed_items, restore_item, save_issue_edit, summarizer_names
 from . import bp, preview
 from .forms import apply_action, editor_action, issue_edit, left_out_message, pasted_links

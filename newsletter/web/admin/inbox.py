@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 
 from ...errors import NewsletterError, SourceError
 from ...workspace.inbox import Inbox
 from ...issues import list_issue_ids
-from ..context import page, services
+from ..context import flash, page, services
 from ..editing import move_candidate
 from ..inbox_fetch import inbox_fetcher
 from ..validate import page_number

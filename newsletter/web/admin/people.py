@@ -6,12 +6,12 @@ import io
 import os
 import tempfile
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, redirect, request, url_for
 
 from ...db import STATUSES
 from ...errors import NewsletterError
 from ...models import SubscriberStatus
-from ..context import page, services
+from ..context import flash, page, services
 from . import bp
 
 SHOWN = 200
@@ -105,7 +105,11 @@ def import_csv() -> Response:
             upload.save(handle)
         report = svc.subscribers.import_csv(path, list_name)
     except NewsletterError as err:
-        flash(f"Not imported: {err}", "error")
+        # The message names the file by our temporary path: name it as the editor knows it.
+        message = str(err)
+        if message.startswith(path):
+            message = upload.filename[:200] + message[len(path):]
+        flash(f"Not imported: {message}", "error")
         return redirect(url_for("admin.subscribers", list=list_name))
     finally:
         os.unlink(path)

@@ -8,11 +8,11 @@ ledger sends each subscriber the issue at most once in any case.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, flash, jsonify, redirect, request, url_for
+from flask import Flask, Response, current_app, jsonify, redirect, request, url_for
 
 from ...errors import NewsletterError, SendRefused, StaleRender
 from ...issues import load_issue
-from ..context import page, services
+from ..context import flash, page, services
 from ..send_status import SendStatus, send_status
 from ..sending import SENDS, SendRunner, plan_send, start_send
 from ..validate import page_number
