@@ -9,7 +9,7 @@ import re
 import pytest
 import requests
 
-from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, csrf_of
+from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, article_site, csrf_of
 from mail_servers import free_port
 from newsletter.issues import create_issue, issue_path
 from newsletter.web import serve_in_thread
@@ -91,3 +91,21 @@ def test_an_unreadable_csv_upload_gets_one_message_naming_the_upload(served):
     assert found, resp.text[-2000:]
     assert found.group(1).startswith("members.csv: line 1: the header needs exactly one")
     assert "\\udc81" in found.group(1) and "/tmp" not in found.group(1)
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59-12:00", "0001-01-01T00:00+05:00"])
+def test_a_schedule_past_the_calendar_is_one_clear_400(served, at):
+    config, base, session, auth = served
+    from newsletter.pipeline import add_sources, build_issue
+
+    with article_site() as site:
+        assert not add_sources(config, "w1", [f"{site}/a1"]).failed
+    build_issue(config, "w1")
+    resp = requests.put(f"{base}/api/v1/issues/w1/schedule", headers=auth, json={"at": at})
+    assert resp.status_code == 400, resp.text[:300]
+    error = resp.json()["error"]
+    assert error["code"] == "invalid_schedule" and error["message"].endswith(": that date is out of range"), error
+    form = csrf_of(session.get(f"{base}/admin/issues/w1").text)
+    resp = session.post(f"{base}/admin/issues/w1/schedule", data={"csrf_token": form, "at": at})
+    assert resp.status_code == 200 and "that date is out of range" in resp.text
+    assert requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["state"] == "draft"
