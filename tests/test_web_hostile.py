@@ -109,3 +109,20 @@ def test_a_schedule_past_the_calendar_is_one_clear_400(served, at):
     resp = session.post(f"{base}/admin/issues/w1/schedule", data={"csrf_token": form, "at": at})
     assert resp.status_code == 200 and "that date is out of range" in resp.text
     assert requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["state"] == "draft"
+
+
+def test_an_editor_post_without_the_item_list_keeps_every_item(served):
+    config, base, session, auth = served
+    from newsletter.issues import load_issue
+    from newsletter.pipeline import add_sources
+
+    with article_site() as site:
+        assert not add_sources(config, "w1", [f"{site}/a1", f"{site}/a2"]).failed
+    html = session.get(f"{base}/admin/issues/w1").text
+    digest = re.search(r'name="digest" value="([^"]+)"', html).group(1)
+    resp = session.post(f"{base}/admin/issues/w1", data={"csrf_token": csrf_of(html), "digest": digest,
+                                                          "title": "Renamed"})
+    assert resp.status_code == 200
+    issue = load_issue(config.paths.issues, "w1")
+    assert issue.title == "Renamed" and len(issue.items) == 2
+    assert requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["removed"] == []

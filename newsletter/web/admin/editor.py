@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError
-from ...workspace.issue_edit import IssueEdit, file_digest
+from ...workspace.issue_edit import IssueEdit, ItemEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
 from ..context import flash, page, services
 from ..editing import regenerate_blurb, removed_items, restore_item, save_issue_edit, summarizer_names
@@ -85,12 +85,17 @@ def save(issue_id: str) -> Response:
     issue_or_404(issue_id)
     config = services().config
     action = editor_action(request.form)
-    edit = apply_action(issue_edit(request.form), action)
+    edit = issue_edit(request.form)
     sent_digest = request.form.get("digest", "")
     if action.kind == "overwrite":
         # "Save anyway" after a conflict: replaces the version the editor was shown, no later one.
         sent_digest = request.form.get("current_digest", "")
     try:
+        if "count" not in request.form:
+            # Not the editor's whole form (it always sends its item count): a missing item list
+            # keeps the items, as in the API, instead of removing every one of them.
+            edit = IssueEdit(edit.values, [ItemEdit(url=i.url) for i in load_issue(config.paths.issues, issue_id).items])
+        edit = apply_action(edit, action)
         saved = save_issue_edit(config, issue_id, edit, sent_digest)
     except EditConflict as err:
         return _editor_page(issue_id, 409, edit=edit, digest=sent_digest, conflict=str(err))
