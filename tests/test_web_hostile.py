@@ -126,3 +126,17 @@ def test_an_editor_post_without_the_item_list_keeps_every_item(served):
     issue = load_issue(config.paths.issues, "w1")
     assert issue.title == "Renamed" and len(issue.items) == 2
     assert requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["removed"] == []
+
+
+@pytest.mark.parametrize("name", ["%00", "a" * 150, "%E2%80%AE"])
+def test_a_list_name_no_list_can_have_is_a_400_page_on_every_subscribers_view(served, name):
+    _, base, session, _ = served
+    form = csrf_of(session.get(f"{base}/admin/subscribers").text)
+    for method, path in (("GET", "/admin/subscribers"), ("GET", "/admin/subscribers/export.csv"),
+                         ("POST", "/admin/subscribers"), ("POST", "/admin/subscribers/status"),
+                         ("POST", "/admin/subscribers/erase")):
+        resp = session.request(method, f"{base}{path}?list={name}",
+                               data={"csrf_token": form, "email": "a@example.org", "status": "active"}
+                               if method == "POST" else None)
+        assert resp.status_code == 400, (path, resp.status_code)
+        assert "list name" in resp.text

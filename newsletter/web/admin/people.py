@@ -6,10 +6,11 @@ import io
 import os
 import tempfile
 
-from flask import Response, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 
 from ...db import STATUSES
-from ...errors import NewsletterError
+from ...errors import InputError, NewsletterError
+from ...inputs import check_list_name, printable
 from ...models import SubscriberStatus
 from ..context import flash, page, services
 from . import bp
@@ -19,9 +20,13 @@ MAX_ERRORS_SHOWN = 50
 
 
 def _list_name() -> str:
-    """Return the list the page works on (?list=, else the default list)."""
+    """Return the list the page works on (?list=, else the default list); aborts 400 for a name
+    no list can have (it would fail deep in the store otherwise)."""
     name = request.values.get("list", "").strip()[:200]
-    return name or services().config.delivery.default_list
+    try:
+        return check_list_name(name) if name else services().config.delivery.default_list
+    except InputError as err:
+        abort(400, description=printable(str(err)))
 
 
 @bp.get("/subscribers")
