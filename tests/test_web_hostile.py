@@ -140,3 +140,22 @@ def test_a_list_name_no_list_can_have_is_a_400_page_on_every_subscribers_view(se
                                if method == "POST" else None)
         assert resp.status_code == 400, (path, resp.status_code)
         assert "list name" in resp.text
+
+
+def test_a_summariser_named_by_a_request_is_never_imported_unless_offered(served):
+    import sys
+
+    config, base, session, auth = served
+    from newsletter.pipeline import add_sources
+
+    with article_site() as site:
+        assert not add_sources(config, "w1", [f"{site}/a1"]).failed
+        url = requests.get(f"{base}/api/v1/issues/w1", headers=auth).json()["items"][0]["url"]
+        sys.modules.pop("this", None)       # `import this` prints the Zen of Python: a visible side effect
+        resp = requests.post(f"{base}/api/v1/issues/w1/blurb", headers=auth,
+                             json={"url": url, "summarizer": "this:Summarizer"})
+        assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_summarizer"
+        assert "unknown summariser 'this:Summarizer'" in resp.json()["error"]["message"]
+        assert "this" not in sys.modules
+        ok = requests.post(f"{base}/api/v1/issues/w1/blurb", headers=auth, json={"url": url, "summarizer": "lead"})
+        assert ok.status_code == 200 and ok.json()["summary"]
