@@ -159,3 +159,12 @@ def test_a_summariser_named_by_a_request_is_never_imported_unless_offered(served
         assert "this" not in sys.modules
         ok = requests.post(f"{base}/api/v1/issues/w1/blurb", headers=auth, json={"url": url, "summarizer": "lead"})
         assert ok.status_code == 200 and ok.json()["summary"]
+
+
+def test_deeply_nested_json_is_one_clear_400(served):
+    _, base, _, auth = served
+    depth = 100_000         # far past the json module's recursion limit
+    body = b'{"id": "w2", "title": ' + b"[" * depth + b"]" * depth + b"}"
+    resp = requests.post(f"{base}/api/v1/issues", headers={**auth, "Content-Type": "application/json"}, data=body)
+    assert resp.status_code == 400, resp.text[:200]
+    assert resp.json()["error"]["code"] == "bad_request"

@@ -86,7 +86,10 @@ def json_body() -> dict[str, Any]:
 
     if not request.is_json:
         abort(415, description="send the body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:      # the json module recurses once per nested array or object
+        abort(400, description="the body is nested too deeply")
     if not isinstance(body, dict):
         abort(400, description="the body must be a JSON object")
     bad = _unstorable(body)
