@@ -57,6 +57,17 @@ def parse_at(text: str, tz: ZoneInfo, now: datetime) -> datetime:
                           "2026-12-01T09:00+01:00)") from err
     if len(value) <= 10:
         raise ScheduleError(f"--at {text!r}: give a time of day too, e.g. \"{value} 09:00\"")
+    try:
+        return _checked_moment(text, moment, tz, now)
+    except OverflowError as err:      # year 1 or 9999 moved across the date line
+        raise ScheduleError(f"--at {text!r}: that date is out of range") from err
+
+
+def _checked_moment(text: str, moment: datetime, tz: ZoneInfo, now: datetime) -> datetime:
+    """Return moment made aware in tz when it has no offset; raises ScheduleError for a skipped
+    local time or a moment not after now, OverflowError when it cannot be moved to UTC."""
+    if moment.tzinfo is not None:
+        moment.astimezone(timezone.utc)     # an offset that takes it out of year 1..9999
     if moment.tzinfo is None:
         local = moment.replace(tzinfo=tz)
         # A time inside a spring-forward gap does not exist: it would silently move by an hour.

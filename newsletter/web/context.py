@@ -6,7 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import flask
 from flask import Response, current_app, make_response, render_template
+
+from ..inputs import printable
 
 from .background import BackgroundJobs
 from .ratelimit import SlidingWindowLimit
@@ -70,3 +73,10 @@ def services() -> Services:
 def page(template: str, status: int = 200, **context: object) -> Response:
     """Return a response rendering template with context and the given status."""
     return make_response(render_template(template, **context), status)
+
+
+def flash(message: str, category: str = "info") -> None:
+    """Flash message for the next page with every character a page or the session cookie cannot
+    hold escaped (inputs.printable): an error may quote bytes of a user's file or a server's
+    reply, and a lone surrogate would make the session unsavable (a 500 instead of the message)."""
+    flask.flash(printable(message), category)

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from ..config import Config
-from ..errors import SourceError
+from ..errors import ConfigError, SourceError
 from ..issues import append_items, load_issue, load_tombstones
 from ..models import Item
 from ..plugins import SUMMARIZERS
@@ -92,13 +92,18 @@ def regenerate_blurb(config: Config, issue_id: str, url: str, summarizer: str) -
 
     The article is fetched from the address `add` fetched it from (remembered in articles.curation:
     often not the item's canonical link), else from url. Raises SourceError when the page cannot
-    be fetched or read, ConfigError when the summariser is unknown or cannot start (an LLM
-    endpoint that is not configured, for example).
+    be fetched or read, ConfigError when the summariser is neither an installed plugin nor the
+    configured summarize.summarizer, or cannot start (an LLM endpoint that is not configured).
     """
     from ..articles.curation import load_appended
     from ..articles.sources import is_url
     from ..pipeline import read_article
 
+    # Only the installed plugins and the configured one: a "pkg.mod:Class" from a request would
+    # import whatever module it names (and run its top-level code) before being refused.
+    offered = [*summarizer_names(), config.summarize.summarizer]
+    if summarizer not in offered:
+        raise ConfigError(f"unknown summariser {summarizer!r} (choose one of: {', '.join(dict.fromkeys(offered))})")
     sources = [s for a in load_appended(config, issue_id) if a.link == url for s in a.sources]
     sources = [s for s in dict.fromkeys([*sources, url]) if is_url(s)]
     if not sources:

@@ -13,6 +13,8 @@ from ..subscribers.addresses import MAX_ADDRESS
 # Signed tokens are URL-safe base64 plus dots (itsdangerous); anything else is not ours.
 _TOKEN = re.compile(r"[A-Za-z0-9_\-.]{8,512}\Z")
 _LANG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z")
+_WHOLE = re.compile(r"[0-9]{1,9}\Z")      # ASCII digits only: str.isdigit() also takes "²"
+MAX_PAGE = 100000       # the highest page number a list accepts (the API's paging says the same)
 
 MAX_EMAIL = MAX_ADDRESS
 
@@ -20,6 +22,14 @@ MAX_EMAIL = MAX_ADDRESS
 def is_token(value: str) -> bool:
     """Return True when value has the shape of our signed tokens: dot-separated canonical base64url."""
     return bool(_TOKEN.match(value)) and is_canonical(value)
+
+
+def page_number(raw: str | None, top: int = MAX_PAGE) -> int:
+    """Return the page number in raw (a ?page= value) clamped to 1..top; 1 when missing or not a
+    whole number. Pages forgive a bad value (the API refuses it with a 400 instead)."""
+    if raw is None or not _WHOLE.match(raw):
+        return 1
+    return min(max(int(raw), 1), top)
 
 
 def language(value: str) -> str:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, jsonify, redirect, request, url_for
+from flask import Response, abort, jsonify, redirect, request, url_for
 
 from ...errors import EditConflict, NewsletterError, StaleRender
-from ...workspace.issue_edit import IssueEdit, file_digest
+from ...workspace.issue_edit import IssueEdit, ItemEdit, file_digest
 from ...issues import create_issue, is_issue_id, load_issue
-from ..context import page, services
+from ..context import flash, page, services
 from ..editing import regenerate_blurb, removed_items, restore_item, save_issue_edit, summarizer_names
 from . import bp, preview
-from .forms import apply_action, editor_action, issue_edit, pasted_links
+from .forms import apply_action, editor_action, issue_edit, left_out_message, pasted_links
 from .status import issue_status, send_job
 
 FRAME_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
@@ -85,12 +85,17 @@ def save(issue_id: str) -> Response:
     issue_or_404(issue_id)
     config = services().config
     action = editor_action(request.form)
-    edit = apply_action(issue_edit(request.form), action)
+    edit = issue_edit(request.form)
     sent_digest = request.form.get("digest", "")
     if action.kind == "overwrite":
         # "Save anyway" after a conflict: replaces the version the editor was shown, no later one.
         sent_digest = request.form.get("current_digest", "")
     try:
+        if "count" not in request.form:
+            # Not the editor's whole form (it always sends its item count): a missing item list
+            # keeps the items, as in the API, instead of removing every one of them.
+            edit = IssueEdit(edit.values, [ItemEdit(url=i.url) for i in load_issue(config.paths.issues, issue_id).items])
+        edit = apply_action(edit, action)
         saved = save_issue_edit(config, issue_id, edit, sent_digest)
     except EditConflict as err:
         return _editor_page(issue_id, 409, edit=edit, digest=sent_digest, conflict=str(err))
@@ -108,7 +113,9 @@ def save(issue_id: str) -> Response:
     elif action.kind == "blurb":
         return _with_new_blurb(issue_id, edit, saved.digest, action.index)
     if action.kind == "add":
-        links = pasted_links(request.form.get("links", ""))
+        links, more = pasted_links(request.form.get("links", ""))
+        if more:
+            flash(left_out_message(more), "error")
         if not links:
             flash("Paste one or more links (starting with http:// or https://) first.", "error")
         else:
@@ -194,7 +201,7 @@ def add_link(issue_id: str) -> Response:
     from ...pipeline import add_sources
 
     issue_or_404(issue_id)
-    links = pasted_links(request.form.get("links", ""))[:1]
+    links = pasted_links(request.form.get("links", ""))[0][:1]
     if not links:
         return jsonify({"results": [{"kind": "failed", "url": request.form.get("links", "")[:200],
                                      "why": "not a web address (http:// or https://)"}]})

@@ -60,14 +60,22 @@ def apply_action(edit: IssueEdit, action: EditorAction) -> IssueEdit:
     return IssueEdit(values=edit.values, items=items)
 
 
-def pasted_links(text: str) -> list[str]:
-    """Return the http(s) URLs in pasted text, in order, without repeats (at most MAX_LINKS)."""
-    seen: list[str] = []
+def pasted_links(text: str) -> tuple[list[str], int]:
+    """Return (the first MAX_LINKS http(s) URLs in pasted text, in order, without repeats; how
+    many more different URLs it holds), so that a page can say what it left out."""
+    seen: dict[str, None] = {}          # a dict: ordered, and a 4 MB paste stays linear
     for url in _URL.findall(text or ""):
-        url = url.rstrip(".,;)>]\"'")
-        if url not in seen:
-            seen.append(url)
-    return seen[:MAX_LINKS]
+        seen.setdefault(url.rstrip(".,;)>]\"'"), None)
+    links = list(seen)
+    return links[:MAX_LINKS], max(0, len(links) - MAX_LINKS)
+
+
+def left_out_message(more: int) -> str:
+    """Return the sentence naming the pasted links beyond MAX_LINKS that were not taken ("" for none)."""
+    if not more:
+        return ""
+    return (f"{more} more link(s) were left out: at most {MAX_LINKS} are taken at a time. "
+            "Paste the rest again.")
 
 
 def _int(value: str | None) -> int:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 
 from ...errors import NewsletterError, SourceError
 from ...workspace.inbox import Inbox
 from ...issues import list_issue_ids
-from ..context import page, services
+from ..context import flash, page, services
 from ..editing import move_candidate
 from ..inbox_fetch import inbox_fetcher
+from ..validate import page_number
 from . import bp
-from .forms import pasted_links
+from .forms import left_out_message, pasted_links
 from .status import issue_rows
 
 PAGE = 50
@@ -67,7 +68,7 @@ def issue_marks(urls: set[str]) -> dict[str, str]:
 @bp.get("/inbox")
 def inbox() -> Response:
     """Show the waiting candidates, newest first, with the issues they can go into."""
-    page_no = max(1, request.args.get("page", 1, type=int) or 1)
+    page_no = page_number(request.args.get("page"))
     candidates, total = inbox_store().list(waiting_only=True, offset=(page_no - 1) * PAGE, limit=PAGE)
     config = services().config
     drafts = [r.id for r in issue_rows(config) if r.state in ("draft", "scheduled")]
@@ -98,7 +99,7 @@ def candidate_card(candidate_id: int) -> Response:
 @bp.post("/inbox/links")
 def paste() -> Response:
     """Put the pasted links into the inbox."""
-    links = pasted_links(request.form.get("links", ""))
+    links, more = pasted_links(request.form.get("links", ""))
     inbox, added, dismissed, moved = inbox_store(), 0, 0, []
     for url in links:
         try:
@@ -119,6 +120,8 @@ def paste() -> Response:
     notes = ([f"{dismissed} dismissed before (not offered again)"] if dismissed else []) + (
         [f"{len(moved)} already moved into issue {', '.join(sorted(set(moved)))}"] if moved else [])
     flash(f"{added} link(s) put in the inbox" + (f"; {'; '.join(notes)}." if notes else "."))
+    if more:
+        flash(left_out_message(more), "error")
     return redirect(url_for("admin.inbox"))
 
 

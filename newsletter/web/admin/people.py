@@ -6,12 +6,13 @@ import io
 import os
 import tempfile
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 
 from ...db import STATUSES
-from ...errors import NewsletterError
+from ...errors import InputError, NewsletterError
+from ...inputs import check_list_name, printable
 from ...models import SubscriberStatus
-from ..context import page, services
+from ..context import flash, page, services
 from . import bp
 
 SHOWN = 200
@@ -19,9 +20,13 @@ MAX_ERRORS_SHOWN = 50
 
 
 def _list_name() -> str:
-    """Return the list the page works on (?list=, else the default list)."""
+    """Return the list the page works on (?list=, else the default list); aborts 400 for a name
+    no list can have (it would fail deep in the store otherwise)."""
     name = request.values.get("list", "").strip()[:200]
-    return name or services().config.delivery.default_list
+    try:
+        return check_list_name(name) if name else services().config.delivery.default_list
+    except InputError as err:
+        abort(400, description=printable(str(err)))
 
 
 @bp.get("/subscribers")
@@ -121,7 +126,11 @@ def import_csv() -> Response:
             upload.save(handle)
         report = svc.subscribers.import_csv(path, list_name)
     except NewsletterError as err:
-        flash(f"Not imported: {err}", "error")
+        # The message names the file by our temporary path: name it as the editor knows it.
+        message = str(err)
+        if message.startswith(path):
+            message = upload.filename[:200] + message[len(path):]
+        flash(f"Not imported: {message}", "error")
         return redirect(url_for("admin.subscribers", list=list_name))
     finally:
         os.unlink(path)

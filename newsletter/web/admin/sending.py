@@ -8,13 +8,14 @@ ledger sends each subscriber the issue at most once in any case.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, flash, jsonify, redirect, request, url_for
+from flask import Flask, Response, current_app, jsonify, redirect, request, url_for
 
 from ...errors import NewsletterError, SendRefused, StaleRender
 from ...issues import load_issue
-from ..context import page, services
+from ..context import flash, page, services
 from ..send_status import SendStatus, send_status
 from ..sending import SENDS, SendRunner, plan_send, start_send
+from ..validate import page_number
 from . import bp
 from .editor import issue_or_404
 
@@ -24,12 +25,6 @@ PER_PAGE = 50          # failures shown per page of the report
 def runner() -> SendRunner:
     """Return the app's SendRunner."""
     return current_app.extensions[SENDS]
-
-
-def _page_number() -> int:
-    """Return the ?page= of the failures (1 when missing or not a number)."""
-    raw = request.args.get("page", "1")
-    return min(int(raw), 100000) if raw.isdigit() and int(raw) > 0 else 1
 
 
 def status_of(issue_id: str) -> SendStatus:
@@ -46,7 +41,7 @@ def send_page(issue_id: str) -> Response:
         title = load_issue(config.paths.issues, issue_id).title
     except NewsletterError:
         title = issue_id
-    status = send_status(config, runner(), issue_id, page=_page_number(), per_page=PER_PAGE)
+    status = send_status(config, runner(), issue_id, page=page_number(request.args.get("page")), per_page=PER_PAGE)
     plan = plan_send(config, runner(), issue_id)
     return page("admin/send.html", issue_id=issue_id, title=title or issue_id, plan=plan, send=status)
 

@@ -6,6 +6,7 @@ bearer token to a cross-site request by itself.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
@@ -16,6 +17,7 @@ from ..auth import bearer_token_name
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+_UNSTORABLE = re.compile("[\\x00\\ud800-\\udfff]")
 _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
           409: "conflict", 413: "too_large", 415: "unsupported_media_type", 429: "too_many_requests"}
 
@@ -84,10 +86,37 @@ def json_body() -> dict[str, Any]:
 
     if not request.is_json:
         abort(415, description="send the body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:      # the json module recurses once per nested array or object
+        abort(400, description="the body is nested too deeply")
     if not isinstance(body, dict):
         abort(400, description="the body must be a JSON object")
+    bad = _unstorable(body)
+    if bad:
+        abort(400, description=f"the body holds {bad}, which no text field can store")
     return body
+
+
+def _unstorable(value: Any) -> str:
+    """Return a description of the first character in value's strings (keys included) that cannot
+    be stored, else "".
+
+    JSON's \\u escapes can spell a lone UTF-16 surrogate (not encodable as UTF-8, so neither the
+    issue files nor the database take it) and U+0000 (PostgreSQL text refuses it)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            found = _UNSTORABLE.search(item)
+            if found:
+                return f"the character U+{ord(found.group()):04X}"
+    return ""
 
 
 def init_api(app: Flask) -> None:

@@ -16,6 +16,7 @@ from ..admin.status import issue_rows, issue_status
 from ..context import services
 from ..editing import removed_items, save_issue_edit
 from ..inbox_fetch import inbox_fetcher
+from ..validate import MAX_PAGE
 from . import bp, error, json_body
 from .openapi import SCHEMAS, document
 
@@ -37,7 +38,7 @@ def validated(schema: str) -> dict[str, Any]:
 def paging() -> tuple[int, int]:
     """Return (page, per_page) from the query (1-based; per_page at most MAX_PER_PAGE); else a JSON 400."""
     values = []
-    for name, default, top in (("page", 1, 100000), ("per_page", 50, MAX_PER_PAGE)):
+    for name, default, top in (("page", 1, MAX_PAGE), ("per_page", 50, MAX_PER_PAGE)):
         raw = request.args.get(name)
         try:
             value = default if raw is None else int(raw)
