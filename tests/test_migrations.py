@@ -112,7 +112,8 @@ def test_an_older_or_newer_revision_is_refused_until_upgraded(db_url):
     dispose_engines()
     with write_transaction(engine) as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-        for name in ("users", "api_tokens", "inbox_candidates", "dismissed_links",
+        for name in ("admin_sessions",                                                   # revision 0006's
+                     "users", "api_tokens", "inbox_candidates", "dismissed_links",
                      "erased_addresses",                                                 # revision 0004's
                      "auto_digest_carry", "feed_entries_seen", "newsletter_meta", "list_pauses",
                      "feedback_events", "suppressions",                                  # revision 0003's
@@ -165,7 +166,7 @@ def test_an_unversioned_postgresql_database_is_adopted(pg_url, tmp_path):
     with write_transaction(scratch) as conn:     # as 0.1 left it: no version, no queue, no lease yet
         for name in ("alembic_version", "queue_rates", "queue_workers", "queue_chunks", "queue_sends",
                      "scheduler_lease", "auto_digest_carry", "feed_entries_seen", "newsletter_meta",
-                     "list_pauses", "feedback_events", "suppressions", "users", "api_tokens",
+                     "list_pauses", "feedback_events", "suppressions", "users", "api_tokens", "admin_sessions",
                      "inbox_candidates", "dismissed_links", "erased_addresses"):
             conn.execute(text(f"DROP TABLE {name}"))
         for index in ("ix_deliveries_message_id", "ix_deliveries_provider_id", "ix_deliveries_subscriber_id"):

@@ -93,6 +93,37 @@ def test_login_attempts_are_rate_limited(app):
     assert right.status_code == 429         # even the right password waits for the window
 
 
+def test_a_copy_of_the_session_cookie_stops_working_after_logout(app):
+    client = logged_in(app.test_client())
+    copy = app.test_client()
+    cookie = client.get_cookie("newsletter_session")
+    copy.set_cookie("newsletter_session", cookie.value, domain=cookie.domain)
+    assert copy.get("/admin/dashboard").status_code == 200   # the stolen copy works while logged in ...
+    dash = client.get("/admin/dashboard")
+    assert client.post("/admin/logout", data={"csrf_token": csrf_of(dash.text)}).status_code == 302
+    assert copy.get("/admin/dashboard").status_code == 302      # ... and not after the logout
+    assert copy.get("/api/v1/issues").status_code == 401
+
+
+def test_a_strangers_failed_logins_do_not_lock_the_editor_out(app):
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    token = csrf_of(stranger.get("/admin/login").text)
+    codes = [stranger.post("/admin/login", data={"csrf_token": token, "username": EDITOR,
+                                                 "password": f"guess number {i}"}).status_code
+             for i in range(11)]
+    assert codes[-1] == 429                              # the stranger's address is slowed down ...
+    editor = app.test_client()
+    editor.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    for _ in range(12):                                  # ... the editor, elsewhere, is not; and
+        page = editor.get("/admin/login")                # logging in does not count against anyone
+        ok = editor.post("/admin/login", data={"csrf_token": csrf_of(page.text), "username": EDITOR,
+                                               "password": PASSWORD})
+        assert ok.status_code == 302, ok.text
+        dash = editor.get("/admin/dashboard")
+        editor.post("/admin/logout", data={"csrf_token": csrf_of(dash.text)})
+
+
 def test_session_of_removed_user_stops_working(app, config):
     client = logged_in(app.test_client())
     assert client.get("/admin/dashboard").status_code == 200

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 SCHEMA_LOCK = 0x6E6C5F736368656D          # PostgreSQL advisory lock: one process creates a new schema
 
 WAL_ATTEMPTS = 20         # tries to switch a new SQLite file to WAL (about 4 s in all)

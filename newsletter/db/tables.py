@@ -160,6 +160,17 @@ api_tokens = Table(
     Column("last_used_at", DateTime(timezone=True)),
 )
 
+# The editors' login sessions: the cookie carries a random token, the database its SHA-256, so
+# logging out (or removing the user) ends the session for good, even for a copied cookie.
+admin_sessions = Table(
+    "admin_sessions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),   # hex SHA-256 of the token
+    Column("user_name", String(100), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+)
+
 # The inbox: links waiting to be put into an issue (from feeds, the bookmarklet, pasting, the API).
 inbox_candidates = Table(
     "inbox_candidates", metadata,

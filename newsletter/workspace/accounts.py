@@ -12,19 +12,22 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
-from ..db import api_tokens, users, utcnow, write_transaction
+from ..db import admin_sessions, api_tokens, as_utc, users, utcnow, write_transaction
 from ..errors import AccountError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}\Z")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "nlt_"
+SESSION_IDLE = timedelta(days=7)       # a session unused this long ends ...
+SESSION_MAX = timedelta(days=30)       # ... and every session ends this long after its login
+_TOUCH_EVERY = timedelta(minutes=5)    # last_seen_at is written at most this often per session
 _hasher = PasswordHasher()
 
 
@@ -102,10 +105,52 @@ class Accounts:
         return [Account(r.name, r.created_at) for r in rows]
 
     def remove_user(self, name: str) -> None:
-        """Remove user name; raise AccountError when there is no such user."""
+        """Remove user name and end their sessions; raise AccountError when there is no such user."""
         with write_transaction(self.engine) as conn:
             if conn.execute(delete(users).where(users.c.name == name)).rowcount == 0:
                 raise AccountError(f"no user {name!r} (see `newsletter users list`)", name)
+            conn.execute(delete(admin_sessions).where(admin_sessions.c.user_name == name))
+
+    # -- login sessions ----------------------------------------------------------------------------
+
+    def start_session(self, name: str) -> str:
+        """Start a login session for user name and return its token (256 random bits) for the
+        cookie; only its SHA-256 is stored. Sessions past their age are cleared on the way."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with write_transaction(self.engine) as conn:
+            conn.execute(delete(admin_sessions).where(
+                (admin_sessions.c.last_seen_at < now - SESSION_IDLE) | (admin_sessions.c.created_at < now - SESSION_MAX)))
+            conn.execute(insert(admin_sessions).values(token_hash=_token_hash(token), user_name=name,
+                                                       created_at=now, last_seen_at=now))
+        return token
+
+    def session_user(self, token: str) -> str | None:
+        """Return the user of the live session token, or None (unknown, ended, idle longer than
+        SESSION_IDLE, older than SESSION_MAX, or its user removed)."""
+        if not token or len(token) > 200:
+            return None
+        digest, now = _token_hash(token), utcnow()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(admin_sessions.c.id, admin_sessions.c.user_name,
+                                      admin_sessions.c.created_at, admin_sessions.c.last_seen_at)
+                               .where(admin_sessions.c.token_hash == digest)).first()
+        if row is None:
+            return None
+        created, seen = as_utc(row.created_at), as_utc(row.last_seen_at)
+        if now - seen > SESSION_IDLE or now - created > SESSION_MAX or not self.user_exists(row.user_name):
+            self.end_session(token)
+            return None
+        if now - seen > _TOUCH_EVERY:
+            with write_transaction(self.engine) as conn:
+                conn.execute(update(admin_sessions).where(admin_sessions.c.id == row.id).values(last_seen_at=now))
+        return row.user_name
+
+    def end_session(self, token: str) -> None:
+        """End the session token (logging out); nothing happens when it is not a live session."""
+        if token and len(token) <= 200:
+            with write_transaction(self.engine) as conn:
+                conn.execute(delete(admin_sessions).where(admin_sessions.c.token_hash == _token_hash(token)))
 
     # -- API tokens --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Response, redirect, request, url_for
 
-from ..auth import accounts, current_user, log_in, log_out, login_allowed
+from ..auth import accounts, current_user, log_in, log_out, login_allowed, login_failed
 from ..context import page
 from . import bp
 
@@ -34,6 +34,7 @@ def login() -> Response:
     if not login_allowed(name):
         return page("admin/login.html", 429, next=nxt, name=name, error=_SLOW_DOWN)
     if not name or not password or not accounts().check_password(name, password[:1000]):
+        login_failed(name)
         return page("admin/login.html", 401, next=nxt, name=name, error=_WRONG)
     log_in(name)
     return redirect(_safe_next(nxt))
