@@ -243,6 +243,17 @@ def test_html_grave_accent_and_headline_not_repeated():
     assert article.title not in article.text
 
 
+@pytest.mark.parametrize("image", ["javascript:alert(1)", "JavaScript:alert(1)", "data:image/png;base64,AAAA",
+                                   "file:///etc/passwd"])
+def test_a_lead_image_that_is_not_on_the_web_is_dropped(image):
+    page = (f"<html><head><title>Bees</title><meta property='og:image' content='{image}'></head>"
+            "<body><article><h1>Bees</h1>" + "<p>Bees are busy pollinating the orchards this "
+            "spring, and the growers are relieved to see them back in numbers.</p>" * 4 +
+            "</article></body></html>")
+    article = extract(RawDocument(source="u", body=page, kind="html", url="https://news.example/2025/bees.html"))
+    assert article.image == "" and article.title == "Bees"
+
+
 def test_relative_lead_image_is_made_absolute():
     page = ("<html><head><title>Bees</title><meta property='og:image' content='/img/bees.jpg'></head>"
             "<body><article><h1>Bees</h1>" + "<p>Bees are busy pollinating the orchards this "

@@ -12,6 +12,7 @@ import trafilatura
 from lxml.html import HtmlElement
 
 from .boilerplate import TABLE_ROW, drop_noise, ends_sentence, strip_trailing, words
+from .links import web_image
 from ..errors import SourceError
 from .frontmatter import split_front_matter
 from ..models import Article, RawDocument
@@ -140,7 +141,7 @@ def _from_html(doc: RawDocument) -> Article:
         author=(found.author or "").replace("; ", ", "),
         date=found.date or "",
         site_name=found.sitename or "",
-        image=urljoin(base, found.image) if base and found.image else (found.image or ""),
+        image=web_image(urljoin(base, found.image) if base and found.image else (found.image or "")),
         description=" ".join((found.description or "").split()),
     )
 

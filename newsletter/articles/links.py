@@ -96,3 +96,11 @@ def article_link(doc: RawDocument, article: Article) -> tuple[str, str]:
     if doc.url:
         return without_tracking(doc.url), "address"
     return "", ""
+
+
+def web_image(address: str) -> str:
+    """Return the image address unless it names another scheme than http(s) (javascript:, data:,
+    file:): mail clients and the editor's pages show web images only. A relative one stays, for
+    the pre-send check to name."""
+    scheme = urlsplit(address).scheme.lower()
+    return "" if scheme and scheme not in ("http", "https") else address
