@@ -11,9 +11,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from ..config import Config, load_config
+from ..db import get_engine
 from ..errors import NewsletterError, SourceError
 from ..workspace.inbox import Inbox
-from .records import engine_for
 from .scheduler import config_file, job_scheduler
 from .times import parse_duration
 
@@ -55,7 +55,7 @@ def fetch_feeds_job(config_path: str) -> None:
 
     try:
         config = load_config(config_path)
-        engine = engine_for(config)
+        engine = get_engine(config)
         offered, failed = collect_feeds(config, engine)
         fetched = prefetch_waiting(config, engine) if config.inbox.prefetch else 0
     except NewsletterError as err:
