@@ -5,15 +5,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import ChunkBusy, ConfigError, IssueError
 from ..render.saved import render_dir
+
+log = logging.getLogger(__name__)
 
 
 def _pg_key(issue_id: str) -> int:
@@ -90,16 +94,27 @@ def chunk_lock(engine: Engine, issue_id: str, chunk_id: int, *, keepalive: float
             conn.commit()
             raise ChunkBusy(f"issue {issue_id!r} is being sent by a single `newsletter send` process right now",
                             chunk_id=chunk_id)
-        key = _chunk_key(chunk_id)
+        key, held = _chunk_key(chunk_id), False
         try:
             if not conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one():
                 raise ChunkBusy(f"chunk {chunk_id} of issue {issue_id!r} is being sent by another worker",
                                 chunk_id=chunk_id)
             conn.commit()
-            try:
-                yield
-            finally:
-                conn.execute(select(func.pg_advisory_unlock(key)))
+            held = True
+            yield
         finally:
-            conn.execute(select(func.pg_advisory_unlock_shared(_pg_key(issue_id))))
-            conn.commit()
+            shared = func.pg_advisory_unlock_shared(_pg_key(issue_id))
+            _unlock(conn, [func.pg_advisory_unlock(key), shared] if held else [shared])
+
+
+def _unlock(conn: Connection, calls: list) -> None:
+    """Release session advisory locks; a session the server dropped meanwhile (pg_terminate_backend,
+    a restart, a proxy's timeout) released them itself, so losing it here is not the chunk's failure."""
+    try:
+        for call in calls:
+            conn.execute(select(call))
+        conn.commit()
+    except DBAPIError as err:
+        if not (err.connection_invalidated or conn.invalidated):
+            raise
+        log.warning("the database session holding a chunk's lock was lost; the server released the lock")
