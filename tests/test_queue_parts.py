@@ -237,3 +237,40 @@ def test_the_queue_schema_knows_its_procrastinate_version(tmp_path, pg_url):
     with pytest.raises(QueueError, match="run `newsletter db upgrade`"):
         schema.ensure(engine)
     dispose_engines()
+
+
+def test_a_chunk_whose_database_connection_broke_is_tried_again_a_few_times():
+    from procrastinate.jobs import Job
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from newsletter.worker.task import DB_RETRIES, ChunkRetry
+
+    def job(attempts: int) -> Job:
+        return Job(id=1, queue="newsletter", lock=None, queueing_lock=None, task_name="t", attempts=attempts)
+
+    lost = OperationalError("UPDATE deliveries ...", {}, Exception("server closed the connection unexpectedly"))
+    assert ChunkRetry().get_retry_decision(exception=lost, job=job(0)) is not None
+    assert ChunkRetry().get_retry_decision(exception=lost, job=job(DB_RETRIES)) is None   # then it fails
+    wrong = IntegrityError("INSERT ...", {}, Exception("duplicate key"))                  # not the connection
+    assert ChunkRetry().get_retry_decision(exception=wrong, job=job(0)) is None
+
+
+def test_waiting_on_a_send_no_worker_takes_says_so(tmp_path, pg_url):
+    import subprocess
+    import sys
+
+    cfg_file = write_config(tmp_path, pg_url, smtp_port=1, queue="chunk_size = 40")
+    populate(cfg_file, 10)
+    dispose_engines()
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(cfg_file), "send", "w1", "--wait"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        for line in proc.stdout:             # bounded: the warning comes with the first progress line
+            seen.append(line)
+            if "no live worker" in line or len(seen) > 4:
+                break
+        assert any("no live worker: the chunks wait until `newsletter worker` runs" in s for s in seen), seen
+    finally:
+        proc.kill()
+        proc.wait()

@@ -153,8 +153,8 @@ def print_queued(report: QueuedSend, wait: bool) -> None:
     say(f"issue {report.issue_id} to {report.list_name!r}: queued {report.enqueued} of {report.chunks} chunks "
         f"({report.enqueued_rows} messages) for the workers{more}")
     if not wait:
-        say(f"`newsletter worker` sends them; `newsletter send {report.issue_id} --wait` or "
-            f"`newsletter status {report.issue_id}` follows the send")
+        # Not `send --wait` again: that is a send, which would also resume a send the workers halted.
+        say(f"`newsletter worker` sends them; `newsletter status {report.issue_id}` shows how far it got")
 
 
 def _chunk_line(progress: SendProgress) -> str:
@@ -167,6 +167,7 @@ def follow(config, issue_id: str, list_name: str | None) -> None:  # noqa: ANN00
     started = time.monotonic()
     first: list[int] = []
     last = [0.0]
+    warned: list[bool] = []
 
     def show(progress: SendProgress, counts: dict[str, int]) -> None:
         """Print a progress line every PLAIN_EVERY seconds."""
@@ -180,10 +181,14 @@ def follow(config, issue_id: str, list_name: str | None) -> None:  # noqa: ANN00
         total = sum(counts.values())
         rate = (done - first[0]) / (now - started) if now > started else 0.0
         running = sum(len(w.running) for w in progress.workers)
+        if not warned and not progress.finished:
+            warned.append(True)
+            if not live_workers(get_engine(config), config.queue.stalled_seconds):
+                warn("no live worker: the chunks wait until `newsletter worker` runs on some host")
         click.echo(f"done {done}/{total} ({100 * done // max(total, 1)}%), {rate:,.0f} msg/s; "
                    f"{_chunk_line(progress)}; {running} chunks on workers now", err=True)
 
-    from ..queue.progress import follow as follow_queue
+    from ..queue.progress import follow as follow_queue, live_workers
 
     progress = follow_queue(get_engine(config), issue_id, list_name or config.delivery.default_list,
                             on_progress=show)

@@ -24,11 +24,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_SECONDS = 2      # a chunk another worker still holds is tried again this much later
+DB_RETRY_SECONDS = 5        # a chunk whose database connection broke is tried again this much later ...
+DB_RETRIES = 5              # ... this many times (the ledger makes a second run of it harmless)
 
 
 class ChunkRetry(BaseRetryStrategy):
-    """Queue a chunk again when it could not run now (its lock is held, its worker is stopping);
-    never when it failed: the ledger keeps its rows and `newsletter send` queues it again."""
+    """Queue a chunk again when it could not run now (its lock is held, its worker is stopping) or
+    its database connection broke (a restart, a failover, a dropped session: a chunk that recorded
+    every row but not yet the end of the send would otherwise leave the issue "sending"); never
+    when it failed: the ledger keeps its rows and `newsletter send` queues it again."""
 
     def get_retry_decision(self, *, exception: BaseException, job: "Job") -> RetryDecision | None:
         """Return when to run the job again, or None to let it fail."""
@@ -36,7 +40,18 @@ class ChunkRetry(BaseRetryStrategy):
             return RetryDecision(retry_in={"seconds": BUSY_RETRY_SECONDS})
         if isinstance(exception, SendStopped):
             return RetryDecision(retry_in={"seconds": 0})
+        if _connection_lost(exception) and job.attempts < DB_RETRIES:
+            return RetryDecision(retry_in={"seconds": DB_RETRY_SECONDS})
         return None
+
+
+def _connection_lost(exception: BaseException) -> bool:
+    """Return True for a database error that says the connection, not the statement, failed
+    (SQLAlchemy's OperationalError/InterfaceError, or any DBAPIError it marked as a disconnect)."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    return isinstance(exception, (OperationalError, InterfaceError)) or (
+        isinstance(exception, DBAPIError) and exception.connection_invalidated)
 
 
 def register(app: "App", config: "Config", worker_ids: dict[str, int]) -> None:
