@@ -61,9 +61,9 @@ def test_schedule_list_reschedule_and_unschedule(config, run):
 
 @pytest.mark.parametrize("args, message", [
     (["schedule", "nope", "--at", "2030-01-01 09:00"], "error: unknown issue 'nope': there is no "),
-    (["schedule", "w1", "--at", "2020-01-01 09:00"], "error: --at '2020-01-01 09:00': that time is in the past"),
-    (["schedule", "w1", "--at", "next tuesday"], "error: --at 'next tuesday': not a date and time"),
-    (["schedule", "w1", "--at", "2030-01-01"], "error: --at '2030-01-01': give a time of day too"),
+    (["schedule", "w1", "--at", "2020-01-01 09:00"], "error: send time '2020-01-01 09:00': that time is in the past"),
+    (["schedule", "w1", "--at", "next tuesday"], "error: send time 'next tuesday': not a date and time"),
+    (["schedule", "w1", "--at", "2030-01-01"], "error: send time '2030-01-01': give a time of day too"),
     (["schedule", "w1", "--at", "2030-03-31 02:30"], "that local time does not exist in Europe/Paris"),
     (["schedule", "../etc", "--at", "2030-01-01 09:00"], "error: invalid issue id '../etc'"),
     (["unschedule", "send-nothing"], "error: no scheduled job 'send-nothing' (see `newsletter jobs`)"),

@@ -1,4 +1,4 @@
-"""Times for the scheduler: time zones, durations, --at moments and cron triggers; raise ConfigError."""
+"""Times for the scheduler: time zones, durations, send times and cron triggers; raise ConfigError."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def grace_seconds(config: Config) -> int:
 
 
 def parse_at(text: str, tz: ZoneInfo, now: datetime) -> datetime:
-    """Return the aware moment --at names (local to tz unless it has an offset); raises ScheduleError.
+    """Return the aware moment a send time names (`schedule --at`, the editor, the API), local to
+    tz unless it has an offset; raises ScheduleError.
 
     Refuses a date without a time, a local time skipped by a clock change, and a time not after now.
     """
@@ -53,14 +54,14 @@ def parse_at(text: str, tz: ZoneInfo, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as err:
-        raise ScheduleError(f"--at {text!r}: not a date and time (use e.g. \"2026-12-01 09:00\" or "
+        raise ScheduleError(f"send time {text!r}: not a date and time (use e.g. \"2026-12-01 09:00\" or "
                           "2026-12-01T09:00+01:00)") from err
     if len(value) <= 10:
-        raise ScheduleError(f"--at {text!r}: give a time of day too, e.g. \"{value} 09:00\"")
+        raise ScheduleError(f"send time {text!r}: give a time of day too, e.g. \"{value} 09:00\"")
     try:
         return _checked_moment(text, moment, tz, now)
     except OverflowError as err:      # year 1 or 9999 moved across the date line
-        raise ScheduleError(f"--at {text!r}: that date is out of range") from err
+        raise ScheduleError(f"send time {text!r}: that date is out of range") from err
 
 
 def _checked_moment(text: str, moment: datetime, tz: ZoneInfo, now: datetime) -> datetime:
@@ -72,11 +73,11 @@ def _checked_moment(text: str, moment: datetime, tz: ZoneInfo, now: datetime) ->
         local = moment.replace(tzinfo=tz)
         # A time inside a spring-forward gap does not exist: it would silently move by an hour.
         if local.astimezone(timezone.utc).astimezone(tz).replace(tzinfo=None) != moment:
-            raise ScheduleError(f"--at {text!r}: that local time does not exist in {tz.key} "
+            raise ScheduleError(f"send time {text!r}: that local time does not exist in {tz.key} "
                               "(the clocks change then)")
         moment = local
     if moment <= now:
-        raise ScheduleError(f"--at {text!r}: that time is in the past (now it is "
+        raise ScheduleError(f"send time {text!r}: that time is in the past (now it is "
                           f"{now.astimezone(moment.tzinfo):%Y-%m-%d %H:%M:%S %Z})")
     return moment
 
