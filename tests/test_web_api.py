@@ -3,6 +3,7 @@ matches its OpenAPI document (checked by schemathesis)."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -154,6 +155,74 @@ def test_inbox_and_subscribers(app, auth):
     lists = client.get("/api/v1/lists", headers=auth).json["items"]
     assert lists == [{"name": "default", "counts": {"active": 1, "unconfirmed": 0, "unsubscribed": 0,
                                                     "bounced": 0, "complained": 0}}]
+
+
+def test_subscriber_status_both_ways_and_the_refusal(app, auth):
+    client, store = app.test_client(), app.extensions["newsletter"].subscribers
+    for email in ("ann@example.org", "bob@example.org"):
+        client.post("/api/v1/subscribers", json={"email": email, "list": "news"}, headers=auth)
+    store.set_status("bob@example.org", "news", "bounced", reason="550 by mistake")
+
+    def change(email, status, list_name="news"):
+        return client.post("/api/v1/subscribers/status", headers=auth,
+                           json={"email": email, "list": list_name, "status": status})
+
+    back = change("bob@example.org", "active")
+    assert back.status_code == 200 and back.json["status"] == "active"
+    gone = change("ann@example.org", "unsubscribed")
+    assert gone.status_code == 200 and gone.json == {"email": "ann@example.org", "name": "", "list": "news",
+                                                      "status": "unsubscribed"}
+    # An unsubscribe is the subscriber's own choice: the API cannot undo it, as the page and CLI cannot.
+    refused = change("ann@example.org", "active")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "unsubscribed_by_choice"
+    assert "own choice" in refused.json["error"]["message"]
+    assert store.get("ann@example.org", "news").status == "unsubscribed"
+    missing = change("cy@example.org", "unsubscribed")
+    assert missing.status_code == 404 and missing.json["error"]["code"] == "not_found"
+    assert change("ann@example.org", "active", "nope").status_code == 404
+    assert change("not-an-address", "active").json["error"]["code"] == "invalid_subscriber"
+    assert change("ann@example.org", "bounced").status_code == 400           # only the two of the schema
+
+
+def test_import_reports_bad_lines_and_export_escapes_formulas(app, auth):
+    client, store = app.test_client(), app.extensions["newsletter"].subscribers
+    body = "email,name\nann@example.org,Ann\nnot an address,Bad\nbob@example.org,=HYPERLINK(\"x\")\n"
+    done = client.post("/api/v1/subscribers/import?list=news", data=body.encode(),
+                       headers={**auth, "Content-Type": "text/csv"})
+    assert done.status_code == 200, done.json
+    assert (done.json["added"], done.json["rejected"]) == (2, 1)
+    assert [e["line"] for e in done.json["errors"]] == [3] and done.json["errors"][0]["reason"]
+    again = client.post("/api/v1/subscribers/import?list=news", headers=auth,
+                        data={"file": (io.BytesIO(body.encode()), "people.csv")})
+    assert (again.json["added"], again.json["unchanged"]) == (0, 2)
+    assert store.count("news") == 2
+
+    bad = client.post("/api/v1/subscribers/import?list=news", data=b"name\nAnn\n",
+                      headers={**auth, "Content-Type": "text/csv"})
+    assert bad.status_code == 400 and bad.json["error"]["code"] == "invalid_csv"
+    assert bad.json["error"]["message"].startswith("the uploaded CSV: line 1:")     # never the temporary path
+    named = client.post("/api/v1/subscribers/import?list=news", headers=auth,
+                        data={"file": (io.BytesIO(b""), "people.csv")})
+    assert named.status_code == 400 and named.json["error"]["message"].startswith("people.csv: empty file")
+    # A UTF-16 file cut in the middle of a character: the rows before it import, the end is reported.
+    cut = client.post("/api/v1/subscribers/import?list=cut", headers={**auth, "Content-Type": "text/csv"},
+                      data=b"\xff\xfe" + "email\ncy@example.org\n".encode("utf-16-le") + b"a")
+    assert cut.status_code == 200 and cut.json["added"] == 1
+    assert cut.json["errors"] == [{"line": 3, "reason": "not valid UTF-16 text: truncated data"}]
+    assert client.post("/api/v1/subscribers/import", json={}, headers=auth).status_code == 415
+    too_big = app.extensions["newsletter"].config.web.max_body_bytes + 1
+    huge = client.post("/api/v1/subscribers/import?list=news", data=b"x" * too_big,
+                       headers={**auth, "Content-Type": "text/csv"})
+    assert huge.status_code == 413 and huge.json["error"]["code"] == "too_large"
+
+    export = client.get("/api/v1/subscribers/export.csv?list=news", headers=auth)
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    lines = export.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("email,name,status")
+    assert lines[1:] == ["ann@example.org,Ann,active", "bob@example.org,\"'=HYPERLINK(\"\"x\"\")\",active"]
+    assert client.get(f"/api/v1/subscribers/export.csv?list={'x' * 101}", headers=auth).json["error"]["code"] == "invalid_list"
+    unknown = client.get("/api/v1/subscribers/export.csv?list=nope", headers=auth)
+    assert unknown.status_code == 404 and unknown.json["error"]["code"] == "unknown_list"
 
 
 def test_schemathesis_finds_no_server_error_or_schema_break(app, auth):

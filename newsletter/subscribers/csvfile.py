@@ -87,7 +87,7 @@ def read_rows(path: Path, fmt: CSVFormat | None = None) -> Iterator[tuple[int, d
         reader = csv.reader(handle, delimiter=fmt.delimiter, strict=True)
         try:
             header = next(reader)
-        except csv.Error as err:
+        except (csv.Error, UnicodeDecodeError) as err:
             raise SubscriberError(f"{where}: line 1: unreadable header: {err}") from err
         email_col, name_col, status_col, names = _header(header, where)
         prev_end = reader.line_num
@@ -96,6 +96,9 @@ def read_rows(path: Path, fmt: CSVFormat | None = None) -> Iterator[tuple[int, d
             try:
                 cells = next(reader)
             except StopIteration:
+                return
+            except UnicodeDecodeError as err:     # surrogateescape cannot cover a truncated UTF-16 end
+                yield start, None, f"not valid {fmt.encoding_name} text: {err.reason}"
                 return
             except csv.Error as err:
                 prev_end = reader.line_num

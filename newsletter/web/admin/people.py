@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
-
 from flask import Response, abort, redirect, request, url_for
 
 from ...db import STATUSES
@@ -13,6 +9,7 @@ from ...errors import InputError, NewsletterError
 from ...inputs import check_list_name, printable
 from ...models import SubscriberStatus
 from ..context import flash, page, services
+from ..people import export_download, import_upload
 from . import bp
 
 SHOWN = 200
@@ -120,20 +117,11 @@ def import_csv() -> Response:
     if upload is None or not upload.filename:
         flash("Choose a CSV file to import.", "error")
         return redirect(url_for("admin.subscribers", list=list_name))
-    fd, path = tempfile.mkstemp(suffix=".csv")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            upload.save(handle)
-        report = svc.subscribers.import_csv(path, list_name)
+        report = import_upload(svc.subscribers, upload.save, upload.filename, list_name)
     except NewsletterError as err:
-        # The message names the file by our temporary path: name it as the editor knows it.
-        message = str(err)
-        if message.startswith(path):
-            message = upload.filename[:200] + message[len(path):]
-        flash(f"Not imported: {message}", "error")
+        flash(f"Not imported: {err}", "error")
         return redirect(url_for("admin.subscribers", list=list_name))
-    finally:
-        os.unlink(path)
     summary = (f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
                f"{report.kept_suppressed} kept unsubscribed/bounced/complained, "
                f"{report.duplicates} duplicates merged, {len(report.errors)} rows rejected")
@@ -144,12 +132,8 @@ def import_csv() -> Response:
 def export_csv() -> Response:
     """Return the list as a CSV download."""
     list_name = _list_name()
-    out = io.StringIO()
     try:
-        services().subscribers.export_csv(out, list_name)
+        return export_download(services().subscribers, list_name)
     except NewsletterError as err:
         flash(f"Not exported: {err}", "error")
         return redirect(url_for("admin.subscribers", list=list_name))
-    resp = Response(out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
-    return resp

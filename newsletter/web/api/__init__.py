@@ -121,7 +121,7 @@ def _unstorable(value: Any) -> str:
 
 def init_api(app: Flask) -> None:
     """Register the API blueprint on app (every view is exempt from the cookie CSRF check)."""
-    from . import curating, sending, views  # noqa: F401 - registers the routes
+    from . import curating, people, sending, views  # noqa: F401 - registers the routes
     from ..security import csrf_exempt
 
     app.register_blueprint(bp)

@@ -109,12 +109,26 @@ SCHEMAS: dict[str, Any] = {
     "SubscriberAdd": {"type": "object", "required": ["email"], "additionalProperties": False, "properties": {
         "email": {"type": "string", "maxLength": 320}, "name": {"type": "string", "maxLength": 500},
         "list": {"type": "string", "minLength": 1, "maxLength": 200}}},
+    "SubscriberStatusChange": {"type": "object", "required": ["email", "status"], "additionalProperties": False,
+                               "properties": {
+        "email": {"type": "string", "maxLength": 320}, "list": {"type": "string", "minLength": 1, "maxLength": 200},
+        "status": {"type": "string", "enum": ["unsubscribed", "active"],
+                   "description": "active undoes a bounce or complaint, never an unsubscribe (409)"}}},
+    "LineError": {"type": "object", "required": ["line", "reason"], "properties": {
+        "line": {"type": "integer", "minimum": 1}, "reason": _STR}},
+    "ImportReport": {"type": "object", "required": ["added", "updated", "unchanged", "kept_suppressed", "duplicates",
+                                                    "rejected", "errors", "encoding", "delimiter"], "properties": {
+        **{k: {"type": "integer", "minimum": 0}
+           for k in ("added", "updated", "unchanged", "kept_suppressed", "duplicates", "rejected")},
+        "errors": {"type": "array", "maxItems": 1000, "items": _ref("LineError"),
+                   "description": "the first 1000 rejected rows; `rejected` counts them all"},
+        "encoding": _STR, "delimiter": _STR}},
 }
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"schema": _ref("Error")}}}
            for code, text in (("400", "Invalid request"), ("401", "Missing or unknown bearer token"),
                               ("404", "No such resource"), ("409", "Conflict with the current state"),
-                              ("413", "Request too large"))}
+                              ("413", "Request too large"), ("415", "Unsupported body type"))}
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -141,6 +155,18 @@ _LIST = {"name": "list", "in": "query", "schema": {"type": "string", "minLength"
 _Q = {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 320}}
 _NO_CONTENT = {"description": "Done"}
 _E404 = ("400", "401", "404")
+
+
+def _import_op() -> dict[str, Any]:
+    """Return the CSV import operation: its body is the file itself, or a multipart field "file"."""
+    op = _op("importSubscribers", "Import a CSV file (header with an email column) into the list; rows that "
+             "cannot be imported are listed by line number", _json(_ref("ImportReport")), params=[_LIST],
+             errors=("400", "401", "413", "415"))
+    op["requestBody"] = {"required": True, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}}}}}}
+    return op
 
 
 def document(server_url: str) -> dict[str, Any]:
@@ -204,6 +230,16 @@ def document(server_url: str) -> dict[str, Any]:
         "/subscribers/erase": {
             "post": _op("eraseSubscriber", "Erase an address: deleted with its data, a hashed suppression kept",
                         _NO_CONTENT, body="SubscriberErase", errors=_E404, status="204")},
+        "/subscribers/status": {
+            "post": _op("setSubscriberStatus", "Unsubscribe or reactivate an address (reactivating undoes a bounce "
+                        "or complaint, never an unsubscribe)", _json(_ref("Subscriber")), body="SubscriberStatusChange",
+                        errors=_E404 + ("409",))},
+        "/subscribers/import": {
+            "post": _import_op()},
+        "/subscribers/export.csv": {
+            "get": _op("exportSubscribers", "The list as CSV (a formula-like cell starts with ')",
+                       {"description": "CSV file", "content": {"text/csv": {"schema": _STR}}}, params=[_LIST],
+                       errors=_E404)},
         "/lists": {"get": _op("listLists", "Subscriber lists with counts per state",
                               _json({"type": "object", "required": ["items"], "properties": {
                                   "items": {"type": "array", "items": _ref("SubscriberList")}}}))},
