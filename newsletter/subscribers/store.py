@@ -194,6 +194,12 @@ class SubscriberStore:
             counts = ImportReport()
             try:
                 with write_transaction(self.engine) as conn:
+                    if conn.dialect.name == "postgresql":
+                        # psycopg prepares a statement after a few runs and PostgreSQL may then keep
+                        # one generic plan, made while the list was empty (a sequential scan); the
+                        # table grows under it and each batch scans it all (1M rows: hours). Plan
+                        # each batch's look-up for the table as it is.
+                        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
                     keys = [r["key"] for r in records]
                     existing = {row.email_key: row for row in conn.execute(
                         select(_T).where(_T.c.list == list_name, _T.c.email_key.in_(keys)))}
