@@ -35,6 +35,18 @@ def admin_config(root: Path, *, base_url: str, smtp_port: int = 25, feeds: list[
         sources={"feeds": [{"url": f} for f in feeds]})
 
 
+def served_config(root: Path, monkeypatch, **settings: object) -> tuple[Config, int]:  # noqa: ANN001
+    """Return (an admin_config for an app about to be served on a free loopback port, that port),
+    with the editor's account made and the signing key in the environment; settings go to admin_config."""
+    from mail_servers import free_port
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    port = free_port()
+    config = admin_config(root, base_url=f"http://127.0.0.1:{port}", **settings)
+    add_editor(config)
+    return config, port
+
+
 def add_editor(config: Config, name: str = EDITOR, password: str = PASSWORD) -> None:
     """Create an editor account."""
     Accounts(get_engine(config)).add_user(name, password)

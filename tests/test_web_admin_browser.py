@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, article_site
+from admin_support import EDITOR, PASSWORD, article_site, served_config
 from browser_support import NEEDS_CHROMIUM
-from mail_servers import SMTPTestServer, free_port
+from mail_servers import SMTPTestServer
 from newsletter.issues import load_issue
 from newsletter.web import serve_in_thread
 from web_support import body_text, mail_to
@@ -31,12 +31,8 @@ EDITED = "A summary the editor rewrote in the browser."
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """Yield (config, smtp, server url, article site url): the app under waitress on a free port."""
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    port = free_port()
     with SMTPTestServer() as smtp, article_site() as site:
-        config = admin_config(tmp_path, base_url=f"http://127.0.0.1:{port}", smtp_port=smtp.port,
-                              feeds=[f"{site}/feed.xml"])
-        add_editor(config)
+        config, port = served_config(tmp_path, monkeypatch, smtp_port=smtp.port, feeds=[f"{site}/feed.xml"])
         with serve_in_thread(config, "127.0.0.1", port) as server:
             yield config, smtp, server.url, site
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config
+from admin_support import EDITOR, PASSWORD, served_config
 from browser_support import NEEDS_CHROMIUM
-from mail_servers import free_port
 from newsletter.issues import append_items, create_issue, load_issue
 from newsletter.models import Item
 from newsletter.web import serve_in_thread
@@ -19,10 +18,7 @@ pytestmark = NEEDS_CHROMIUM
 @pytest.fixture
 def editor_url(tmp_path, monkeypatch):
     """Yield (config, the editor page's URL) of an issue w1 with four items, the app under waitress."""
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    port = free_port()
-    config = admin_config(tmp_path, base_url=f"http://127.0.0.1:{port}")
-    add_editor(config)
+    config, port = served_config(tmp_path, monkeypatch)
     create_issue(config.paths.issues, "w1", "Week one")
     append_items(config.paths.issues, "w1", [
         Item(url=f"https://news.example.org/story-{n}", title=f"Story {n}", summary=f"Summary {n}.")

@@ -9,8 +9,7 @@ import re
 import pytest
 import requests
 
-from admin_support import EDITOR, PASSWORD, SECRET, add_editor, admin_config, article_site, csrf_of
-from mail_servers import free_port
+from admin_support import EDITOR, PASSWORD, article_site, csrf_of, served_config
 from newsletter.issues import create_issue, issue_path
 from newsletter.web import serve_in_thread
 from newsletter.workspace.accounts import Accounts
@@ -20,10 +19,7 @@ from newsletter.db import get_engine
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """Yield (config, base URL, logged-in requests.Session, API headers) of a served app with issue w1."""
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    port = free_port()
-    config = admin_config(tmp_path, base_url=f"http://127.0.0.1:{port}")
-    add_editor(config)
+    config, port = served_config(tmp_path, monkeypatch)
     create_issue(config.paths.issues, "w1", "Week one")
     token = Accounts(get_engine(config)).create_token("tests")
     with serve_in_thread(config, "127.0.0.1", port) as server:

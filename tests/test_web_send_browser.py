@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from admin_support import (READERS, REFUSED, SECRET, add_editor, admin_config, article_site, built_issue,
-                           readers, refuse_one)
-from mail_servers import SMTPTestServer, free_port
+from admin_support import READERS, REFUSED, article_site, built_issue, readers, refuse_one, served_config
+from mail_servers import SMTPTestServer
 from newsletter.web import serve_in_thread
 from browser_support import NEEDS_CHROMIUM
 from test_web_admin_browser import axe_violations, log_in, screenshot, shots  # noqa: F401
@@ -23,12 +22,8 @@ pytestmark = NEEDS_CHROMIUM
 @pytest.fixture
 def sending(tmp_path, monkeypatch):
     """Yield (config, smtp, server url): four readers (one refused), issue w1 built, 1 message a second."""
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    port = free_port()
     with SMTPTestServer(refuse_one) as smtp, article_site() as site:
-        config = admin_config(tmp_path, base_url=f"http://127.0.0.1:{port}", smtp_port=smtp.port,
-                              rate_per_second=1)
-        add_editor(config)
+        config, port = served_config(tmp_path, monkeypatch, smtp_port=smtp.port, rate_per_second=1)
         readers(config)
         built_issue(config, site, "w1", "Week one")
         with serve_in_thread(config, "127.0.0.1", port) as server:

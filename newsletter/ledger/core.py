@@ -207,11 +207,15 @@ class Ledger(Recovery):
         return out
 
     def claimable(self, issue_id: str, list_name: str, retry_unknown: bool = False,
-                  rows: tuple[int, int] | None = None) -> int:
+                  rows: tuple[int, int] | None = None, *, active_only: bool = False) -> int:
         """Return how many rows of (issue_id, list_name) a run would try to send (only ids in rows,
-        an inclusive (first, last) range, when given)."""
-        query = select(func.count()).select_from(_D).where(
+        an inclusive (first, last) range, when given); active_only: only those whose subscriber is
+        still active, the messages a run would really hand over (it skips the others)."""
+        source = _D.join(_S, _S.c.id == _D.c.subscriber_id) if active_only else _D
+        query = select(func.count()).select_from(source).where(
             _D.c.issue_id == issue_id, _D.c.list == list_name, _D.c.status.in_(_claimable(retry_unknown)))
+        if active_only:
+            query = query.where(_S.c.status == SubscriberStatus.ACTIVE)
         if rows is not None:
             query = query.where(_D.c.id.between(*rows))
         with self.engine.connect() as conn:

@@ -13,19 +13,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-
 from ..config import Config
-from ..db import deliveries, get_engine, subscribers
+from ..db import get_engine
 from ..errors import IssueError, NewsletterError, SendRefused
 from ..inputs import check_list_name
 from ..ledger import Ledger
-from ..models import DeliveryState, IssueState, SubscriberStatus
+from ..models import IssueState, SubscriberStatus
+from ..subscribers import SubscriberStore
 
 log = logging.getLogger(__name__)
 SENDS = "newsletter.sends"          # app.extensions key of the app's SendRunner
-# The states a run claims without --retry-unknown (ledger: pending never tried, deferred retried).
-_CLAIMABLE = (DeliveryState.PENDING, DeliveryState.DEFERRED)
 
 
 @dataclass
@@ -139,16 +136,10 @@ def recipients(config: Config, issue_id: str, list_name: str) -> int:
     loop skips the others). Unknown rows are not counted: they are resent only on request.
     """
     engine = get_engine(config)
-    d, s = deliveries, subscribers
-    with engine.connect() as conn:
-        if list_name in Ledger(engine).lists_of(issue_id):
-            query = (select(func.count()).select_from(d.join(s, s.c.id == d.c.subscriber_id))
-                     .where(d.c.issue_id == issue_id, d.c.list == list_name, d.c.status.in_(_CLAIMABLE),
-                            s.c.status == SubscriberStatus.ACTIVE))
-        else:
-            query = select(func.count()).select_from(s).where(
-                s.c.list == list_name, s.c.status == SubscriberStatus.ACTIVE)
-        return int(conn.execute(query).scalar_one())
+    ledger = Ledger(engine)
+    if list_name in ledger.lists_of(issue_id):
+        return ledger.claimable(issue_id, list_name, active_only=True)
+    return SubscriberStore(engine).counts(list_name)[SubscriberStatus.ACTIVE]
 
 
 def plan_send(config: Config, runner: SendRunner, issue_id: str, list_name: str | None = None) -> SendPlan:

@@ -132,13 +132,16 @@ class Accounts:
             return None
         digest, now = _token_hash(token), utcnow()
         with self.engine.connect() as conn:
+            # Outer join: a session whose user was removed is found, and ended, in the same look-up.
             row = conn.execute(select(admin_sessions.c.id, admin_sessions.c.user_name,
-                                      admin_sessions.c.created_at, admin_sessions.c.last_seen_at)
+                                      admin_sessions.c.created_at, admin_sessions.c.last_seen_at,
+                                      users.c.id.label("user_id"))
+                               .select_from(admin_sessions.outerjoin(users, users.c.name == admin_sessions.c.user_name))
                                .where(admin_sessions.c.token_hash == digest)).first()
         if row is None:
             return None
         created, seen = as_utc(row.created_at), as_utc(row.last_seen_at)
-        if now - seen > SESSION_IDLE or now - created > SESSION_MAX or not self.user_exists(row.user_name):
+        if now - seen > SESSION_IDLE or now - created > SESSION_MAX or row.user_id is None:
             self.end_session(token)
             return None
         if now - seen > _TOUCH_EVERY:
